@@ -1,0 +1,21 @@
+"""The shared kernel backend: every model family in bayeskern uses these objects."""
+
+from bayeskern.kernels.base import Kernel, Product, Scaled, Stationary, Sum, Warped
+from bayeskern.kernels.constant import Constant, White
+from bayeskern.kernels.dot_product import ArcCosine, Linear, Polynomial
+from bayeskern.kernels.stationary import (
+    RBF,
+    Cosine,
+    Matern12,
+    Matern32,
+    Matern52,
+    Periodic,
+    RationalQuadratic,
+    SpectralMixture,
+)
+
+__all__ = [
+    "Kernel", "Stationary", "Sum", "Product", "Scaled", "Warped",
+    "RBF", "Matern12", "Matern32", "Matern52", "RationalQuadratic", "Periodic", "Cosine",
+    "SpectralMixture", "Linear", "Polynomial", "ArcCosine", "Constant", "White",
+]

@@ -1,0 +1,433 @@
+"""The kernel base class: pytree registration, input handling and algebra.
+
+A kernel is an immutable JAX pytree. Its hyperparameters are array leaves
+(so a kernel built from values sampled inside a NumPyro model passes through
+``jit``/``grad``/``vmap``); structural settings such as ``active_dims`` or a
+polynomial ``degree`` are static metadata.
+
+Subclasses declare their hyperparameters in ``_params`` as
+``name -> (default, constraint)`` with constraint ``"positive"``,
+``"nonnegative"`` or ``"real"`` (``default=None`` makes the argument
+required), their static settings in ``_static``, and implement
+``_gram(X1, X2)`` on 2-D inputs.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, ClassVar
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from bayeskern._checks import as_float_array, as_inputs, check_nonnegative, check_positive, is_concrete
+
+_CONSTRAINTS = ("positive", "nonnegative", "real")
+
+
+class Kernel:
+    """Base class of every covariance function.
+
+    Call ``k(X1, X2)`` for the Gram matrix ``(n1, n2)`` and ``k.diag(X)`` for
+    its diagonal ``(n,)``; inputs are ``(n,)`` or ``(n, d)``. ``k(X)`` with one
+    argument is the symmetric Gram matrix of ``X`` with itself (for ``White``
+    this differs from ``k(X, X)``: white noise only sits on the diagonal of
+    ``k(X)``).
+    """
+
+    _params: ClassVar[dict[str, tuple[Any, str]]] = {}
+    _static: ClassVar[tuple[str, ...]] = ()
+    #: Kernels that depend on inputs only through X1 - X2.
+    stationary: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        jax.tree_util.register_pytree_with_keys(
+            cls, cls._tree_flatten_with_keys, cls._tree_unflatten, cls._tree_flatten
+        )
+
+    def __init__(self, *, active_dims=None, **values):
+        name = type(self).__name__
+        unknown = set(values) - set(self._params) - set(self._static)
+        if unknown:
+            raise TypeError(
+                f"{name} got unexpected argument(s) {sorted(unknown)}; "
+                f"hyperparameters are {sorted(self._params)}"
+            )
+        for pname, (default, constraint) in self._params.items():
+            value = values.get(pname, default)
+            if value is None:
+                raise TypeError(f"{name} requires the hyperparameter {pname!r}")
+            object.__setattr__(self, pname, _validated(value, pname, constraint, name))
+        for sname in self._static:
+            if sname in values:
+                object.__setattr__(self, sname, values[sname])
+        object.__setattr__(self, "active_dims", _validated_dims(active_dims, name))
+        self._check_shapes()
+
+    # -- pytree protocol -------------------------------------------------
+    def _leaf_names(self) -> tuple[str, ...]:
+        return tuple(self._params)
+
+    def _static_names(self) -> tuple[str, ...]:
+        return tuple(self._static) + ("active_dims",)
+
+    def _tree_flatten(self):
+        leaves = tuple(getattr(self, n) for n in self._leaf_names())
+        aux = tuple(getattr(self, n) for n in self._static_names())
+        return leaves, aux
+
+    def _tree_flatten_with_keys(self):
+        leaves = tuple(
+            (jax.tree_util.GetAttrKey(n), getattr(self, n)) for n in self._leaf_names()
+        )
+        aux = tuple(getattr(self, n) for n in self._static_names())
+        return leaves, aux
+
+    @classmethod
+    def _tree_unflatten(cls, aux, leaves):
+        # Bypasses __init__: transformations put tracers or placeholders in leaves.
+        obj = object.__new__(cls)
+        for n, v in zip(obj._leaf_names(), leaves):
+            object.__setattr__(obj, n, v)
+        for n, v in zip(obj._static_names(), aux):
+            object.__setattr__(obj, n, v)
+        return obj
+
+    def __setattr__(self, key, value):
+        raise AttributeError(f"{type(self).__name__} is immutable; use .replace({key}=...)")
+
+    def replace(self, **changes) -> "Kernel":
+        """A copy with some hyperparameters (array leaves) replaced, validated as in ``__init__``."""
+        leaves, aux = self._tree_flatten()
+        names = self._leaf_names()
+        bad = set(changes) - set(names)
+        if bad:
+            raise TypeError(f"{type(self).__name__} has no hyperparameter(s) {sorted(bad)}")
+        new = []
+        for n, v in zip(names, leaves):
+            if n in changes:
+                spec = self._params.get(n)
+                v = _validated(changes[n], n, spec[1], type(self).__name__) if spec else changes[n]
+            new.append(v)
+        out = self._tree_unflatten(aux, tuple(new))
+        out._check_shapes()
+        return out
+
+    # -- evaluation ------------------------------------------------------
+    def __call__(self, X1, X2=None):
+        """Gram matrix ``(n1, n2)`` between ``X1`` ``(n1,)|(n1, d)`` and ``X2`` (default ``X1``)."""
+        X1 = self._select(as_inputs(X1, "X1"))
+        if X2 is not None:
+            X2 = self._select(as_inputs(X2, "X2"))
+            if X1.shape[1] != X2.shape[1]:
+                raise ValueError(
+                    f"X1 and X2 must have the same number of input dimensions, "
+                    f"got {X1.shape[1]} and {X2.shape[1]}"
+                )
+        self._check_input_dim(X1.shape[1], "X1")
+        return self._gram(X1, X2)
+
+    def diag(self, X):
+        """Diagonal of ``k(X)``, shape ``(n,)``, without forming the Gram matrix."""
+        X = self._select(as_inputs(X, "X"))
+        self._check_input_dim(X.shape[1], "X")
+        return self._diag(X)
+
+    def _select(self, X):
+        if self.active_dims is None:
+            return X
+        if max(self.active_dims) >= X.shape[1]:
+            raise ValueError(
+                f"{type(self).__name__}: active_dims {self.active_dims} out of range for inputs "
+                f"with {X.shape[1]} dimension(s)"
+            )
+        return X[:, np.asarray(self.active_dims)]
+
+    def _gram(self, X1, X2):
+        raise NotImplementedError  # pragma: no cover  (abstract)
+
+    def _diag(self, X):
+        return jax.vmap(lambda x: self._gram(x[None, :], x[None, :])[0, 0])(X)
+
+    # -- shape bookkeeping ------------------------------------------------
+    @property
+    def input_dim(self) -> int | None:
+        """Number of input dimensions the hyperparameters imply (None if any)."""
+        return None
+
+    def _check_input_dim(self, d: int, name: str) -> None:
+        expected = self.input_dim
+        if expected is not None and expected != d:
+            raise ValueError(
+                f"{type(self).__name__} has hyperparameters for {expected} input dimension(s) "
+                f"but {name} has {d}"
+            )
+
+    def _check_shapes(self) -> None:
+        """Hook for subclasses to validate hyperparameter shapes against each other."""
+
+    # -- algebra ---------------------------------------------------------
+    def __add__(self, other):
+        if not isinstance(other, Kernel):
+            return NotImplemented
+        return Sum(self, other)
+
+    def __mul__(self, other):
+        if isinstance(other, Kernel):
+            return Product(self, other)
+        if isinstance(other, (int, float, np.ndarray, jax.Array)) or hasattr(other, "shape"):
+            return Scaled(self, scale=other)
+        return NotImplemented
+
+    __rmul__ = __mul__
+
+    def warp(self, transform: Callable) -> "Warped":
+        """This kernel on warped inputs: ``k(g(x1), g(x2))`` for a JAX function ``g: (n, d) -> (n, d')``."""
+        return Warped(self, transform)
+
+    def __repr__(self) -> str:
+        parts = []
+        for n in self._leaf_names():
+            v = getattr(self, n)
+            parts.append(f"{n}={_short(v)}")
+        for n in self._static_names():
+            v = getattr(self, n)
+            if v is not None:
+                parts.append(f"{n}={v!r}")
+        return f"{type(self).__name__}({', '.join(parts)})"
+
+
+class Stationary(Kernel):
+    """Kernels of ``r² = Σ_d ((x1_d - x2_d) / lengthscale_d)²`` with output ``variance``.
+
+    ``lengthscale`` is a scalar or one value per input dimension (ARD).
+    Subclasses implement ``_profile(r2)`` with ``k = variance * profile(r2)``.
+    """
+
+    stationary = True
+    _params = {"lengthscale": (1.0, "positive"), "variance": (1.0, "positive")}
+
+    @property
+    def input_dim(self):
+        return _ard_dim(self.lengthscale)
+
+    def _check_shapes(self):
+        _check_ard("lengthscale", self.lengthscale, type(self).__name__)
+        _check_scalar("variance", self.variance, type(self).__name__)
+
+    def scaled_sqdist(self, X1, X2):
+        """Squared distance ``(n1, n2)`` after dividing each dimension by its lengthscale."""
+        from bayeskern.kernels.distances import squared_distance
+
+        ls = jnp.broadcast_to(self.lengthscale, (X1.shape[1],))
+        X2 = X1 if X2 is None else X2
+        return squared_distance(X1 / ls, X2 / ls)
+
+    def _gram(self, X1, X2):
+        return self.variance * self._profile(self.scaled_sqdist(X1, X2))
+
+    def _diag(self, X):
+        return jnp.broadcast_to(self.variance * self._profile(jnp.zeros((), X.dtype)), X.shape[:1])
+
+    def _profile(self, r2):
+        raise NotImplementedError  # pragma: no cover  (abstract)
+
+    # Spectral representation, overridden where a closed form exists.
+    def spectral_density(self, omega):
+        """Spectral density ``S(ω)`` ``(m,)`` at angular frequencies ``omega`` ``(m,)|(m, d)``.
+
+        Convention: ``k(τ) = (2π)^{-d} ∫ S(ω) exp(i ωᵀτ) dω``, so ``S`` is the
+        Fourier transform ``∫ k(τ) exp(-i ωᵀτ) dτ`` and ``∫ S = (2π)^d variance``.
+        """
+        omega = as_inputs(omega, "omega")
+        self._check_input_dim(omega.shape[1], "omega")
+        d = omega.shape[1]
+        ls = jnp.broadcast_to(self.lengthscale, (d,))
+        # Scaling x -> x / ℓ maps the unit-lengthscale density s(|ℓω|) to ∏ℓ · s(|ℓω|).
+        w2 = jnp.sum((omega * ls) ** 2, axis=1)
+        return self.variance * jnp.prod(ls) * self._unit_spectral_density(w2, d)
+
+    def _unit_spectral_density(self, w2, d):
+        raise TypeError(f"{type(self).__name__} has no closed-form spectral density")
+
+    def sample_frequencies(self, key, num: int, dim: int | None = None):
+        """Angular frequencies ``(num, d)`` from the normalised spectral density.
+
+        ``k(τ) = variance · E[cos(ωᵀτ)]`` for these ``ω``, which is what random
+        Fourier features need.
+        """
+        d = self.input_dim or dim
+        if d is None:
+            raise ValueError(
+                f"{type(self).__name__}.sample_frequencies needs dim= when the lengthscale is a scalar"
+            )
+        ls = jnp.broadcast_to(self.lengthscale, (d,))
+        return self._unit_frequencies(key, num, d) / ls
+
+    def _unit_frequencies(self, key, num, d):
+        raise TypeError(f"{type(self).__name__} has no frequency sampler")
+
+
+class _Binary(Kernel):
+    """Two kernels combined pointwise; subclasses say how."""
+
+    _params = {}
+
+    def __init__(self, k1: Kernel, k2: Kernel):
+        for name, k in (("k1", k1), ("k2", k2)):
+            if not isinstance(k, Kernel):
+                raise ValueError(f"{type(self).__name__}: {name} must be a Kernel, got {type(k).__name__}")
+        object.__setattr__(self, "k1", k1)
+        object.__setattr__(self, "k2", k2)
+        object.__setattr__(self, "active_dims", None)
+
+    def _leaf_names(self):
+        return ("k1", "k2")
+
+    @property
+    def stationary(self):  # type: ignore[override]
+        return self.k1.stationary and self.k2.stationary
+
+
+class Sum(_Binary):
+    """``k1 + k2``."""
+
+    def __repr__(self):
+        return f"({self.k1!r} + {self.k2!r})"
+
+    def __call__(self, X1, X2=None):
+        return self.k1(X1, X2) + self.k2(X1, X2)
+
+    def diag(self, X):
+        return self.k1.diag(X) + self.k2.diag(X)
+
+    @property
+    def components(self) -> tuple[Kernel, ...]:
+        """The summands, nested sums flattened."""
+        out = []
+        for k in (self.k1, self.k2):
+            out.extend(k.components if isinstance(k, Sum) else (k,))
+        return tuple(out)
+
+
+class Product(_Binary):
+    """``k1 * k2`` (elementwise product of Gram matrices)."""
+
+    def __repr__(self):
+        return f"({self.k1!r} * {self.k2!r})"
+
+    def __call__(self, X1, X2=None):
+        return self.k1(X1, X2) * self.k2(X1, X2)
+
+    def diag(self, X):
+        return self.k1.diag(X) * self.k2.diag(X)
+
+    @property
+    def components(self) -> tuple[Kernel, ...]:
+        """The factors, nested products flattened."""
+        out = []
+        for k in (self.k1, self.k2):
+            out.extend(k.components if isinstance(k, Product) else (k,))
+        return tuple(out)
+
+
+class Scaled(Kernel):
+    """``scale * kernel`` for a positive scalar ``scale``."""
+
+    _params = {"scale": (1.0, "positive")}
+
+    def __init__(self, kernel: Kernel, scale=1.0):
+        object.__setattr__(self, "kernel", kernel)
+        object.__setattr__(self, "scale", _validated(scale, "scale", "positive", "Scaled"))
+        object.__setattr__(self, "active_dims", None)
+        _check_scalar("scale", self.scale, "Scaled")
+
+    def _leaf_names(self):
+        return ("kernel", "scale")
+
+    @property
+    def stationary(self):  # type: ignore[override]
+        return self.kernel.stationary
+
+    def __call__(self, X1, X2=None):
+        return self.scale * self.kernel(X1, X2)
+
+    def diag(self, X):
+        return self.scale * self.kernel.diag(X)
+
+
+class Warped(Kernel):
+    """``kernel(g(X1), g(X2))`` for an input transform ``g: (n, d) -> (n, d')`` (a JAX function).
+
+    ``g`` is static: build the kernel inside the model when the warp has
+    parameters of its own (e.g. ``RBF().warp(lambda X: jnp.log(X + c))``).
+    """
+
+    _params = {}
+
+    def __init__(self, kernel: Kernel, transform: Callable):
+        if not callable(transform):
+            raise ValueError(f"transform must be callable, got {type(transform).__name__}")
+        object.__setattr__(self, "kernel", kernel)
+        object.__setattr__(self, "transform", transform)
+        object.__setattr__(self, "active_dims", None)
+
+    def _leaf_names(self):
+        return ("kernel",)
+
+    def _static_names(self):
+        return ("transform", "active_dims")
+
+    def _apply(self, X):
+        return None if X is None else self.transform(as_inputs(X))
+
+    def __call__(self, X1, X2=None):
+        return self.kernel(self._apply(X1), self._apply(X2))
+
+    def diag(self, X):
+        return self.kernel.diag(self._apply(X))
+
+
+# -- helpers -------------------------------------------------------------
+def _validated(value, pname: str, constraint: str, owner: str):
+    if constraint not in _CONSTRAINTS:  # pragma: no cover  (programming error)
+        raise ValueError(f"unknown constraint {constraint!r}")
+    arr = as_float_array(value, f"{owner}: {pname}") if is_concrete(value) else jnp.asarray(value)
+    if constraint == "positive":
+        check_positive(arr, pname, owner)
+    elif constraint == "nonnegative":
+        check_nonnegative(arr, pname, owner)
+    return arr
+
+
+def _validated_dims(active_dims, owner):
+    if active_dims is None:
+        return None
+    dims = tuple(int(i) for i in np.atleast_1d(np.asarray(active_dims)))
+    if not dims or min(dims) < 0 or len(set(dims)) != len(dims):
+        raise ValueError(f"{owner}: active_dims must be distinct non-negative indices, got {active_dims!r}")
+    return dims
+
+
+def _ard_dim(value):
+    return None if jnp.ndim(value) == 0 else int(jnp.shape(value)[-1])
+
+
+def _check_ard(name, value, owner):
+    if jnp.ndim(value) > 1:
+        raise ValueError(f"{owner}: {name} must be a scalar or have shape (d,), got shape {jnp.shape(value)}")
+
+
+def _check_scalar(name, value, owner):
+    if jnp.ndim(value) != 0:
+        raise ValueError(f"{owner}: {name} must be a scalar, got shape {jnp.shape(value)}")
+
+
+def _short(v):
+    if isinstance(v, Kernel):
+        return repr(v)
+    if not is_concrete(v):
+        return "<traced>"
+    a = np.asarray(v)
+    return f"{a.item():.4g}" if a.ndim == 0 else np.array2string(a, precision=4, threshold=6)
