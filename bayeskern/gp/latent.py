@@ -1,0 +1,49 @@
+"""Latent GP functions inside a NumPyro model (for non-Gaussian likelihoods)."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpyro
+import numpyro.distributions as dist
+
+from bayeskern._checks import as_inputs
+from bayeskern.kernels import Kernel
+from bayeskern.linalg import add_jitter, default_jitter
+
+
+def latent(name: str, kernel: Kernel, X, *, mean=None, whitened: bool = True, jitter: float | None = None):
+    """Sample a latent function ``f ~ GP(mean, kernel)`` at ``X`` and return ``f`` ``(n,)``.
+
+    Whitened (non-centred, the default): a site ``f"{name}_z"`` with
+    ``z ~ N(0, I)`` and ``f = m + L z`` recorded as the deterministic site
+    ``name``; this decouples ``f`` from the kernel hyperparameters, which is
+    what NUTS needs when the data are weak. Centred (``whitened=False``):
+    ``f`` itself is the sample site ``name`` with a multivariate-normal prior.
+
+    Args:
+        name: site name (the user's, never hard-coded).
+        kernel: covariance function.
+        X: inputs ``(n,)`` or ``(n, d)``.
+        mean: ``None``, a scalar, an ``(n,)`` array or a callable ``mean(X)``.
+        whitened: non-centred parametrisation.
+        jitter: relative jitter on the diagonal (default: the Cholesky policy's
+            dtype default). A kernel matrix that is not positive definite gives
+            a non-finite factor, which NUTS rejects as a divergent point.
+    """
+    Xa = as_inputs(X, "X")
+    n = Xa.shape[0]
+    if mean is None:
+        loc = jnp.zeros((n,))
+    elif callable(mean):
+        loc = jnp.asarray(mean(X))
+    else:
+        loc = jnp.broadcast_to(jnp.asarray(mean), (n,))
+    if loc.shape != (n,):
+        raise ValueError(f"mean must give shape ({n},), got {loc.shape}")
+    K = kernel(Xa)
+    rel = default_jitter(K.dtype) if jitter is None else float(jitter)
+    L = jnp.linalg.cholesky(add_jitter(K, rel))
+    if whitened:
+        z = numpyro.sample(f"{name}_z", dist.Normal(jnp.zeros((n,), K.dtype), 1.0).to_event(1))
+        return numpyro.deterministic(name, loc + L @ z)
+    return numpyro.sample(name, dist.MultivariateNormal(loc, scale_tril=L))
