@@ -17,13 +17,18 @@ def is_concrete(x) -> bool:
     return not isinstance(x, jax.core.Tracer)
 
 
+def _all_finite(x) -> bool:
+    """Check a concrete value on the host; ``jnp.asarray`` inside a trace would make it a tracer."""
+    return bool(np.all(np.isfinite(np.asarray(x))))
+
+
 def as_float_array(value, name: str):
     """``value`` as a JAX floating array; integers become the default float type."""
+    if is_concrete(value) and not _all_finite(value):
+        raise ValueError(f"{name} must be finite, got {np.asarray(value)!r}")
     arr = jnp.asarray(value)
     if not jnp.issubdtype(arr.dtype, jnp.floating):
         arr = arr.astype(jnp.result_type(float))
-    if is_concrete(arr) and not np.all(np.isfinite(np.asarray(arr))):
-        raise ValueError(f"{name} must be finite, got {np.asarray(arr)!r}")
     return arr
 
 
@@ -51,6 +56,8 @@ def as_inputs(X, name: str = "X"):
     Raises:
         ValueError: if ``X`` has more than two dimensions or contains NaN/inf.
     """
+    if is_concrete(X) and np.ndim(X) > 0 and not _all_finite(X):
+        raise ValueError(f"{name} contains NaN or infinite values")
     X = jnp.asarray(X)
     if not jnp.issubdtype(X.dtype, jnp.floating):
         X = X.astype(jnp.result_type(float))
@@ -60,16 +67,14 @@ def as_inputs(X, name: str = "X"):
         X = X[:, None]
     elif X.ndim != 2:
         raise ValueError(f"{name} must have shape (n,) or (n, d), got shape {X.shape}")
-    if is_concrete(X) and not np.all(np.isfinite(np.asarray(X))):
-        raise ValueError(f"{name} contains NaN or infinite values")
     return X
 
 
 def as_observations(y, name: str = "y"):
     """Observations as a floating array, rejecting NaN/inf when concrete."""
+    if is_concrete(y) and not _all_finite(y):
+        raise ValueError(f"{name} contains NaN or infinite values; drop or impute them before fitting")
     y = jnp.asarray(y)
     if not jnp.issubdtype(y.dtype, jnp.floating):
         y = y.astype(jnp.result_type(float))
-    if is_concrete(y) and not np.all(np.isfinite(np.asarray(y))):
-        raise ValueError(f"{name} contains NaN or infinite values; drop or impute them before fitting")
     return y

@@ -19,3 +19,8 @@ __all__ = [
     "RBF", "Matern12", "Matern32", "Matern52", "RationalQuadratic", "Periodic", "Cosine",
     "SpectralMixture", "Linear", "Polynomial", "ArcCosine", "Constant", "White",
 ]
+
+from bayeskern.kernels.state_space import StateSpaceModel, state_space  # noqa: E402
+from bayeskern.kernels.state_space_transitions import discrete_transitions  # noqa: E402
+
+__all__ += ["StateSpaceModel", "state_space", "discrete_transitions"]

@@ -182,6 +182,12 @@ class Kernel:
 
     __rmul__ = __mul__
 
+    def state_space(self, *, num_harmonics: int | None = None):
+        """The state-space (SDE) form of this 1-D kernel; see ``bayeskern.kernels.state_space``."""
+        from bayeskern.kernels.state_space import state_space
+
+        return state_space(self, num_harmonics=num_harmonics)
+
     def warp(self, transform: Callable) -> "Warped":
         """This kernel on warped inputs: ``k(g(x1), g(x2))`` for a JAX function ``g: (n, d) -> (n, d')``."""
         return Warped(self, transform)
@@ -393,11 +399,17 @@ class Warped(Kernel):
 def _validated(value, pname: str, constraint: str, owner: str):
     if constraint not in _CONSTRAINTS:  # pragma: no cover  (programming error)
         raise ValueError(f"unknown constraint {constraint!r}")
-    arr = as_float_array(value, f"{owner}: {pname}") if is_concrete(value) else jnp.asarray(value)
+    if is_concrete(value):
+        value = np.asarray(value) if not isinstance(value, jax.Array) else value
+        arr = as_float_array(value, f"{owner}: {pname}")
+        # Check the host copy: under a trace jnp.asarray(value) is already a tracer.
+        check_arr = np.asarray(value, dtype=float)
+    else:
+        arr = check_arr = jnp.asarray(value)
     if constraint == "positive":
-        check_positive(arr, pname, owner)
+        check_positive(check_arr, pname, owner)
     elif constraint == "nonnegative":
-        check_nonnegative(arr, pname, owner)
+        check_nonnegative(check_arr, pname, owner)
     return arr
 
 
