@@ -8,7 +8,7 @@ import numpyro.distributions as dist
 
 from bayeskern._checks import as_inputs
 from bayeskern.kernels import Kernel
-from bayeskern.linalg import add_jitter, default_jitter
+from bayeskern.linalg import cholesky, default_jitter
 
 
 def latent(name: str, kernel: Kernel, X, *, mean=None, whitened: bool = True, jitter: float | None = None):
@@ -27,8 +27,9 @@ def latent(name: str, kernel: Kernel, X, *, mean=None, whitened: bool = True, ji
         mean: ``None``, a scalar, an ``(n,)`` array or a callable ``mean(X)``.
         whitened: non-centred parametrisation.
         jitter: relative jitter on the diagonal (default: the Cholesky policy's
-            dtype default). A kernel matrix that is not positive definite gives
-            a non-finite factor, which NUTS rejects as a divergent point.
+            dtype default). Outside a trace, a kernel matrix that is not
+            positive definite raises ``CholeskyError``; under ``jit`` (NUTS) it
+            gives a non-finite factor, which the sampler rejects.
     """
     Xa = as_inputs(X, "X")
     n = Xa.shape[0]
@@ -37,12 +38,14 @@ def latent(name: str, kernel: Kernel, X, *, mean=None, whitened: bool = True, ji
     elif callable(mean):
         loc = jnp.asarray(mean(X))
     else:
-        loc = jnp.broadcast_to(jnp.asarray(mean), (n,))
+        loc = jnp.asarray(mean)
+        loc = jnp.full((n,), loc) if loc.ndim == 0 else loc
     if loc.shape != (n,):
         raise ValueError(f"mean must give shape ({n},), got {loc.shape}")
     K = kernel(Xa)
     rel = default_jitter(K.dtype) if jitter is None else float(jitter)
-    L = jnp.linalg.cholesky(add_jitter(K, rel))
+    # Concrete matrices escalate or raise (never NaN); under NUTS a non-PD draw is rejected.
+    L = cholesky(K, jitter=rel, name=f"{name} kernel matrix")
     if whitened:
         z = numpyro.sample(f"{name}_z", dist.Normal(jnp.zeros((n,), K.dtype), 1.0).to_event(1))
         return numpyro.deterministic(name, loc + L @ z)

@@ -12,7 +12,7 @@ from numpyro.distributions import Distribution, constraints
 
 from bayeskern._checks import as_inputs, as_observations, check_nonnegative, is_concrete
 from bayeskern.kernels import Kernel
-from bayeskern.linalg import cholesky, gaussian_logpdf, inverse_from_cholesky
+from bayeskern.linalg import add_jitter, cholesky, default_jitter, gaussian_logpdf, inverse_from_cholesky
 from bayeskern.linalg.triangular import cho_solve
 
 _METHODS = ("auto", "dense")
@@ -111,7 +111,9 @@ class GaussianProcess(Distribution):
         (Bürkner, Gabry & Vehtari 2021); their sum is not ``log_prob``.
         """
         value = self._check_value(value)
-        L = jnp.linalg.cholesky(self.covariance_matrix)
+        K = self.covariance_matrix
+        # Same jittered matrix as log_prob, so both describe one model.
+        L = jnp.linalg.cholesky(add_jitter(K, default_jitter(K.dtype)))
         Kinv = inverse_from_cholesky(L)
         r = value - self.loc
         alpha = jnp.einsum("ij,...j->...i", Kinv, r)

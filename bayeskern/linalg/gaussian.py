@@ -66,8 +66,9 @@ def gaussian_logpdf(r, K):
 
 def gaussian_logpdf_from_cholesky(r, L):
     """``log N(r | 0, L Lᵀ)`` for a precomputed factor; ``r`` ``(..., n)``, ``L`` ``(n, n)`` -> ``(...)``."""
-    alpha = cho_solve(L, jnp.moveaxis(jnp.atleast_2d(r), -1, 0))
-    quad = jnp.sum(jnp.moveaxis(jnp.atleast_2d(r), -1, 0) * alpha, axis=0)
+    r = jnp.asarray(r)
     n = L.shape[-1]
+    R = r.reshape(-1, n).T  # (n, batch)
+    quad = jnp.sum(R * cho_solve(L, R), axis=0)
     out = -0.5 * quad - 0.5 * logdet_from_cholesky(L) - 0.5 * n * math.log(2 * math.pi)
-    return out.reshape(jnp.shape(r)[:-1])
+    return out.reshape(r.shape[:-1])
