@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import math
 from typing import Callable
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 from numpyro.distributions import Distribution, constraints
 
 from bayeskern._checks import as_inputs, as_observations, check_nonnegative, is_concrete
 from bayeskern.kernels import Kernel
-from bayeskern.linalg import add_jitter, cholesky, default_jitter, gaussian_logpdf, inverse_from_cholesky
+from bayeskern.linalg import cholesky
 from bayeskern.linalg.triangular import cho_solve
 
-_METHODS = ("auto", "dense")
 
 
 class GaussianProcess(Distribution):
@@ -31,7 +28,11 @@ class GaussianProcess(Distribution):
             ``None`` for noise-free observations.
         mean: ``None`` (zero), a scalar, an ``(n,)`` array, or a callable
             ``mean(X) -> (n,)`` (needed to predict at new inputs with a non-zero mean).
-        method: linear-algebra back end; ``"auto"`` or ``"dense"`` (Cholesky).
+        method: linear-algebra back end: ``"dense"`` (Cholesky), ``"kalman"``
+            (state space, 1-D inputs, ``O(n)``) or ``"auto"`` (Kalman when it
+            applies and ``n >= 1000``, else dense); see ``bayeskern.gp.backends``.
+        num_harmonics: harmonics per ``Periodic`` component for the Kalman back
+            end (its state-space form is an approximation).
 
     Shapes: ``event_shape = (n,)``, ``batch_shape = ()``; under ``plate`` the
     distribution is expanded the usual NumPyro way.
@@ -40,7 +41,7 @@ class GaussianProcess(Distribution):
     arg_constraints = {}
     support = constraints.real_vector
     pytree_data_fields = ("kernel", "X", "noise", "loc", "mean_constant")
-    pytree_aux_fields = ("mean_fn", "mean_kind", "method")
+    pytree_aux_fields = ("mean_fn", "mean_kind", "method", "options")
 
     def __init__(
         self,
@@ -50,18 +51,20 @@ class GaussianProcess(Distribution):
         mean=None,
         *,
         method: str = "auto",
+        num_harmonics: int | None = None,
         validate_args=None,
     ):
+        from bayeskern.gp import backends
+
         if not isinstance(kernel, Kernel):
             raise ValueError(f"kernel must be a bayeskern Kernel, got {type(kernel).__name__}")
-        if method not in _METHODS:
-            raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
         self.kernel = kernel
         self.X = as_inputs(X, "X")
         n = self.X.shape[0]
         self.noise = _as_noise(noise, n)
         self.mean_kind, self.mean_fn, self.mean_constant, self.loc = _as_mean(mean, X, n)
-        self.method = "dense"
+        self.options = _Options(num_harmonics=num_harmonics)
+        self.method = backends.choose(self, method)
         super().__init__(batch_shape=(), event_shape=(n,), validate_args=validate_args)
 
     # -- moments ---------------------------------------------------------
@@ -92,51 +95,50 @@ class GaussianProcess(Distribution):
         return value
 
     def log_prob(self, value):
-        """Log marginal likelihood of ``value`` ``(..., n)`` -> ``(...)``, analytic gradient."""
-        value = self._check_value(value)
-        return gaussian_logpdf(value - self.loc, self.covariance_matrix)
+        """Log marginal likelihood of ``value`` ``(..., n)`` -> ``(...)``."""
+        return self._backend.log_prob(self, self._check_value(value))
 
     def sample(self, key, sample_shape=()):
         """Draws ``sample_shape + (n,)`` from the process (with noise)."""
-        L = cholesky(self.covariance_matrix, name="GP covariance")
-        z = jax.random.normal(key, tuple(sample_shape) + self.event_shape, dtype=L.dtype)
-        return self.loc + z @ L.T
+        return self._backend.sample(self, key, sample_shape)
 
     def pointwise_log_prob(self, value):
         """Exact leave-one-out predictive log densities ``log p(y_i | y_{-i})``, ``(..., n)``.
 
-        Rasmussen & Williams (2006) eqs. 5.10-5.12: with ``α = K_y⁻¹ r``,
-        ``σ_i² = 1 / [K_y⁻¹]_ii`` and ``y_i - μ_i = α_i σ_i²``. These are the
-        pointwise terms PSIS-LOO needs for a non-factorised Gaussian model
-        (Bürkner, Gabry & Vehtari 2021); their sum is not ``log_prob``.
+        Rasmussen & Williams (2006) eqs. 5.10-5.12. These are the pointwise
+        terms PSIS-LOO needs for a non-factorised Gaussian model (Bürkner,
+        Gabry & Vehtari 2021); their sum is not ``log_prob``.
         """
-        value = self._check_value(value)
-        K = self.covariance_matrix
-        # Same jittered matrix as log_prob, so both describe one model.
-        L = jnp.linalg.cholesky(add_jitter(K, default_jitter(K.dtype)))
-        Kinv = inverse_from_cholesky(L)
-        r = value - self.loc
-        alpha = jnp.einsum("ij,...j->...i", Kinv, r)
-        var = 1.0 / jnp.diagonal(Kinv)
-        return -0.5 * (jnp.log(2 * math.pi * var) + alpha * alpha * var)
+        return self._backend.pointwise_log_prob(self, self._check_value(value))
+
+    @property
+    def _backend(self):
+        from bayeskern.gp.backends import BACKENDS
+
+        return BACKENDS[self.method]
 
     # -- conditioning ------------------------------------------------------
     def condition(self, y, X_new=None, *, kernel: Kernel | None = None, include_noise: bool = False):
         """Condition on observations ``y`` ``(n,)``.
 
-        Returns a ``GPPosterior`` (factorised once, reusable for many
-        predictions) when ``X_new`` is None, else the conditioned
-        distribution over ``f(X_new)`` (see ``GPPosterior.at``).
+        Returns the back end's posterior (dense: a ``GPPosterior``, factorised
+        once and reusable for many predictions) when ``X_new`` is None, else
+        the conditioned distribution over ``f(X_new)`` (see ``GPPosterior.at``).
         """
-        from bayeskern.gp.posterior import GPPosterior
-
         y = self._check_value(y)
         if y.ndim != 1:
             raise ValueError(f"condition expects a single vector y of shape (n,), got {y.shape}")
-        posterior = GPPosterior.from_process(self, y)
+        posterior = self._backend.condition(self, y)
         if X_new is None:
             return posterior
         return posterior.at(X_new, kernel=kernel, include_noise=include_noise)
+
+
+class _Options(dict):
+    """Back-end options; hashable so that they can be static pytree metadata."""
+
+    def __hash__(self):
+        return hash(tuple(sorted(self.items())))
 
 
 def _as_noise(noise, n):

@@ -1,1 +1,14 @@
-"""bayeskern.infer"""
+"""bayeskern.infer: NUTS, SVI and Laplace runners that all return one `Fit`.
+
+Runners take an ordinary NumPyro model and its arguments; nothing here knows
+about Gaussian processes beyond the duck-typed ``pointwise_log_prob`` used
+for pointwise log likelihoods.
+"""
+
+from bayeskern.infer.fit import Fit
+from bayeskern.infer.laplace import laplace
+from bayeskern.infer.loglik import pointwise_log_likelihood
+from bayeskern.infer.nuts import nuts
+from bayeskern.infer.svi import svi
+
+__all__ = ["Fit", "laplace", "nuts", "pointwise_log_likelihood", "svi"]

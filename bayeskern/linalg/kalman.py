@@ -75,11 +75,13 @@ def _run_filter(A, Q, H, Pinf, y, noise, observed, keep):
     return jnp.sum(outs), None
 
 
-def kalman_smoother(A, Q, H, Pinf, y, noise, observed=None):
+def kalman_smoother(A, Q, H, Pinf, y, noise, observed=None, readout=None):
     """Filter, then RTS smoother: posterior means and variances of ``f`` at every input.
 
     Args:
-        as for ``kalman_log_likelihood``.
+        A, Q, H, Pinf, y, noise, observed: as for ``kalman_log_likelihood``.
+        readout: optional ``(1, s)`` row reading out the reported function
+            (e.g. one summand of a sum kernel); the data are still observed through ``H``.
 
     Returns:
         ``(log_likelihood, mean (n,), variance (n,), state_means (n, s), state_covs (n, s, s))``.
@@ -101,7 +103,50 @@ def kalman_smoother(A, Q, H, Pinf, y, noise, observed=None):
     _, (m_rest, P_rest) = jax.lax.scan(back, last, inputs, reverse=True)
     m_s = jnp.concatenate([m_rest, m_filt[-1:]], axis=0)
     P_s = jnp.concatenate([P_rest, P_filt[-1:]], axis=0)
-    h = H[0]
+    h = (H if readout is None else readout)[0]
     mean = m_s @ h
     var = jnp.einsum("i,nij,j->n", h, P_s, h)
     return ll, mean, jnp.maximum(var, 0.0), m_s, P_s
+
+
+def kalman_sample(key, A, Q, H, Pinf, y, noise, observed=None, num_samples: int = 1, readout=None):
+    """Joint posterior draws of ``f`` at every input by forward filtering, backward sampling.
+
+    Args:
+        key: PRNG key.
+        A, Q, H, Pinf, y, noise, observed: as for ``kalman_log_likelihood``.
+        num_samples: number of joint draws.
+        readout: optional ``(1, s)`` row for the reported function (default ``H``).
+
+    Returns:
+        ``(num_samples, n)`` draws of ``f = H x`` given the observed points.
+    """
+    _, (_, m_pred, P_pred, m_filt, P_filt) = _run_filter(A, Q, H, Pinf, y, noise, observed, keep=True)
+    s = A.shape[-1]
+    eye = jnp.eye(s, dtype=P_filt.dtype)
+
+    def draw(k):
+        k_last, k_rest = jax.random.split(k)
+        x_last = m_filt[-1] + _safe_chol(P_filt[-1], eye) @ jax.random.normal(k_last, (s,), P_filt.dtype)
+
+        def back(x_next, inputs):
+            A_next, m_f, P_f, m_p_next, P_p_next, kk = inputs
+            G = jnp.linalg.solve(P_p_next + 1e-12 * jnp.trace(P_p_next) * eye, A_next @ P_f).T
+            mean = m_f + G @ (x_next - m_p_next)
+            cov = P_f - G @ P_p_next @ G.T
+            x = mean + _safe_chol(cov, eye) @ jax.random.normal(kk, (s,), P_f.dtype)
+            return x, x
+
+        keys = jax.random.split(k_rest, A.shape[0] - 1)
+        inputs = (A[1:], m_filt[:-1], P_filt[:-1], m_pred[1:], P_pred[1:], keys)
+        _, xs = jax.lax.scan(back, x_last, inputs, reverse=True)
+        states = jnp.concatenate([xs, x_last[None]], axis=0)
+        return states @ (H if readout is None else readout)[0]
+
+    return jax.vmap(draw)(jax.random.split(key, num_samples))
+
+
+def _safe_chol(P, eye):
+    """Cholesky of a PSD (possibly singular) state covariance via a tiny relative jitter."""
+    P = 0.5 * (P + P.T)
+    return jnp.linalg.cholesky(P + (1e-12 * jnp.trace(P) + 1e-300) * eye)

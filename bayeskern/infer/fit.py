@@ -1,0 +1,233 @@
+"""`Fit`: the one result object every runner returns (samples, stats, losses, save/load)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import jax
+import numpy as np
+
+_STATE_GROUP = "bayeskern"  # extra DataTree group holding losses in a saved file
+_ATTR_PREFIX = "bayeskern_"
+
+
+class Fit:
+    """Posterior draws from one inference run, with what is needed to diagnose and reuse them.
+
+    Draws are stored per chain; ``samples`` merges the chains. Approximate
+    methods (SVI, Laplace) give independent draws and are stored as one chain.
+
+    Attributes:
+        samples_by_chain: site -> ``(chain, draw, ...)`` NumPy array (latent
+            and deterministic sites, constrained space).
+        method: ``"nuts"``, ``"svi"`` or ``"laplace"``.
+        model: the NumPyro model, or ``None`` for a loaded fit (code is not saved).
+        model_args: positional model arguments used for the fit (``()`` when loaded).
+        model_kwargs: keyword model arguments used for the fit (``{}`` when loaded).
+        sample_stats: stat -> ``(chain, draw)`` sampler statistics under
+            ArviZ names (NUTS: ``diverging``, ``energy``, ``lp``, ``n_steps``,
+            ``tree_depth``, ``reached_max_tree_depth``, ``acceptance_rate``,
+            ``step_size``); empty for SVI and Laplace.
+        losses: ``(steps,)`` optimisation losses (SVI: negative ELBO; Laplace:
+            negative log density during the mode search; NUTS with
+            ``init="map"``: the MAP search), or ``None``.
+        observed_data: observed site -> value, traced from the model.
+        dims: site -> ArviZ dim names taken from plates (may be empty).
+        mcmc: the ``numpyro.infer.MCMC`` object (NUTS only; not saved).
+        guide, params: the SVI guide and its fitted parameters (SVI only; not saved).
+        extras: method-specific results (e.g. Laplace ``mode``, ``hessian``,
+            ``log_evidence``); only JSON-able scalars and strings are saved.
+    """
+
+    def __init__(
+        self,
+        samples_by_chain: Mapping[str, Any],
+        *,
+        method: str,
+        model=None,
+        model_args: Sequence = (),
+        model_kwargs: Mapping | None = None,
+        sample_stats: Mapping[str, Any] | None = None,
+        losses=None,
+        log_likelihood: Mapping[str, Any] | None = None,
+        observed_data: Mapping[str, Any] | None = None,
+        dims: Mapping[str, list[str]] | None = None,
+        mcmc=None,
+        guide=None,
+        params=None,
+        extras: Mapping[str, Any] | None = None,
+    ):
+        self.samples_by_chain = {k: np.asarray(jax.device_get(v)) for k, v in samples_by_chain.items()}
+        shapes = {k: v.shape[:2] for k, v in self.samples_by_chain.items()}
+        if not shapes or len(set(shapes.values())) != 1 or any(len(s) != 2 for s in shapes.values()):
+            raise ValueError(f"samples_by_chain needs site -> (chain, draw, ...) arrays of one (chain, draw) shape, got {shapes}")
+        self.method = method
+        self.model = model
+        self.model_args = tuple(model_args)
+        self.model_kwargs = dict(model_kwargs or {})
+        self.sample_stats = {k: np.asarray(jax.device_get(v)) for k, v in (sample_stats or {}).items()}
+        self.losses = None if losses is None else np.asarray(jax.device_get(losses))
+        self._log_likelihood = None if log_likelihood is None else {k: np.asarray(v) for k, v in log_likelihood.items()}
+        self.observed_data = {k: np.asarray(v) for k, v in (observed_data or {}).items()}
+        self.dims = {k: list(v) for k, v in (dims or {}).items()}
+        self.mcmc = mcmc
+        self.guide = guide
+        self.params = params
+        self.extras = dict(extras or {})
+
+    # ----------------------------------------------------------------- shapes
+    @property
+    def num_chains(self) -> int:
+        """Number of chains (1 for SVI and Laplace)."""
+        return next(iter(self.samples_by_chain.values())).shape[0]
+
+    @property
+    def num_draws(self) -> int:
+        """Draws per chain."""
+        return next(iter(self.samples_by_chain.values())).shape[1]
+
+    @property
+    def samples(self) -> dict[str, np.ndarray]:
+        """site -> ``(chain * draw, ...)`` draws with chains concatenated (chain-major)."""
+        return {k: v.reshape((-1,) + v.shape[2:]) for k, v in self.samples_by_chain.items()}
+
+    # ------------------------------------------------------- log likelihood
+    @property
+    def log_likelihood(self) -> dict[str, np.ndarray] | None:
+        """Observed site -> ``(chain, draw, ...)`` pointwise log likelihood.
+
+        Computed on first use with :func:`bayeskern.infer.pointwise_log_likelihood`
+        (so distributions with ``pointwise_log_prob`` give their exact
+        leave-one-out terms) and cached; ``None`` when it was neither saved
+        nor can be computed (a loaded fit has no model).
+        """
+        if self._log_likelihood is None and self.model is not None:
+            from bayeskern.infer.loglik import pointwise_log_likelihood
+
+            ll = pointwise_log_likelihood(self.model, self.samples, *self.model_args, **self.model_kwargs)
+            c, d = self.num_chains, self.num_draws
+            self._log_likelihood = {k: np.asarray(v).reshape((c, d) + np.shape(v)[1:]) for k, v in ll.items()}
+        return self._log_likelihood
+
+    # --------------------------------------------------------------- ArviZ
+    def to_arviz(self, log_likelihood: bool = True, posterior_predictive: Mapping | None = None):
+        """This fit as an ArviZ ``DataTree`` (see :func:`bayeskern.diagnostics.to_arviz`)."""
+        from bayeskern.diagnostics.convert import to_arviz
+
+        return to_arviz(self, log_likelihood=log_likelihood, posterior_predictive=posterior_predictive)
+
+    def summary(self, **kwargs):
+        """ArviZ summary table (``pandas.DataFrame``) of the posterior.
+
+        NUTS fits get ``kind="all"`` (moments, intervals, R-hat, ESS, MCSE);
+        SVI and Laplace fits ``kind="stats"``, since their draws are
+        independent by construction and convergence diagnostics say nothing
+        about how good the approximation is. ``kwargs`` go to ``az.summary``.
+        """
+        import arviz as az
+
+        kwargs.setdefault("kind", "all" if self.num_chains > 1 or self.method == "nuts" else "stats")
+        return az.summary(self.to_arviz(log_likelihood=False), **kwargs)
+
+    # ------------------------------------------------------------ predict
+    def predict(self, model=None, *args, num_draws: int | None = None, seed: int = 0, return_sites=None, **kwargs):
+        """Posterior predictive draws via ``numpyro.infer.Predictive`` (vectorised over draws).
+
+        Args:
+            model: the NumPyro model to run (typically the fitted one, called
+                with new inputs). ``None`` uses ``self.model`` (not available
+                on a loaded fit).
+            *args: positional model arguments (e.g. new inputs ``X_new``).
+            num_draws: use this many posterior draws, evenly spaced over the
+                merged chains (default: all ``chain * draw``).
+            seed: PRNG seed.
+            return_sites: sites to return (default: Predictive's choice:
+                sites not in the posterior draws, plus deterministic sites).
+            **kwargs: keyword model arguments (pass ``y=None`` style
+                arguments to sample observations afresh).
+
+        Returns:
+            site -> ``(num_draws, ...)`` arrays. Deterministic sites are
+            recomputed from the draws, never copied from the fit.
+        """
+        from numpyro.infer import Predictive
+
+        model = self.model if model is None else model
+        if model is None:
+            raise ValueError("this Fit has no model (it was loaded from disk): pass the model to predict(model, ...)")
+        post = self.samples
+        total = next(iter(post.values())).shape[0]
+        if num_draws is not None:
+            if not 1 <= num_draws <= total:
+                raise ValueError(f"num_draws must be in [1, {total}], got {num_draws}")
+            idx = np.round(np.linspace(0, total - 1, num_draws)).astype(int)
+            post = {k: v[idx] for k, v in post.items()}
+        pred = Predictive(model, posterior_samples=post, return_sites=return_sites, batch_ndims=1)
+        return pred(jax.random.PRNGKey(seed), *args, **kwargs)
+
+    # ------------------------------------------------------- save / load
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the fit to a netCDF-4 file (the ArviZ DataTree, h5netcdf engine).
+
+        The file holds posterior draws, sample stats, observed data, the
+        pointwise log likelihood (computed now when the model is at hand),
+        the losses and the method; :meth:`load` restores them bit for bit.
+        The model, its arguments, the MCMC object and the SVI guide are code
+        or live objects and are not saved. Needs ``h5py`` (h5netcdf's backend).
+        """
+        import xarray as xr
+
+        dt = self.to_arviz(log_likelihood=self.log_likelihood is not None)
+        state = {}
+        if self.losses is not None:
+            state["losses"] = xr.DataArray(self.losses, dims=[f"{_ATTR_PREFIX}step"])
+        dt[_STATE_GROUP] = xr.DataTree(xr.Dataset(state))
+        saveable = {k: v for k, v in self.extras.items() if isinstance(v, (str, int, float, bool))}
+        dt.attrs.update(
+            {
+                f"{_ATTR_PREFIX}method": self.method,
+                f"{_ATTR_PREFIX}dims": json.dumps(self.dims),
+                f"{_ATTR_PREFIX}extras": json.dumps(saveable),
+            }
+        )
+        dt.to_netcdf(os.fspath(path), engine="h5netcdf")
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Fit":
+        """Read a fit written by :meth:`save`. The result has ``model=None``."""
+        import arviz as az
+
+        dt = az.from_netcdf(os.fspath(path), engine="h5netcdf")
+        try:
+            dt.load()
+
+            def group(name):
+                if name not in dt.children:
+                    return {}
+                return {k: np.asarray(v.values) for k, v in dt[name].data_vars.items()}
+
+            if f"{_ATTR_PREFIX}method" not in dt.attrs:
+                raise ValueError(f"{os.fspath(path)!r} was not written by Fit.save (no {_ATTR_PREFIX}method attribute)")
+            state = group(_STATE_GROUP)
+            ll = group("log_likelihood")
+            fit = cls(
+                group("posterior"),
+                method=str(dt.attrs[f"{_ATTR_PREFIX}method"]),
+                sample_stats=group("sample_stats"),
+                losses=state.get("losses"),
+                log_likelihood=ll or None,
+                observed_data=group("observed_data"),
+                dims=json.loads(dt.attrs.get(f"{_ATTR_PREFIX}dims", "{}")),
+                extras=json.loads(dt.attrs.get(f"{_ATTR_PREFIX}extras", "{}")),
+            )
+        finally:
+            dt.close()
+        return fit
+
+    def __repr__(self) -> str:
+        sites = ", ".join(f"{k}{tuple(v.shape[2:]) if v.ndim > 2 else ''}" for k, v in self.samples_by_chain.items())
+        return f"Fit(method={self.method!r}, chains={self.num_chains}, draws={self.num_draws}, sites=[{sites}])"
+
