@@ -303,3 +303,21 @@ def plate_dims(model, args: tuple, kwargs: dict) -> dict[str, list[str]]:
         dims[name] = names
     return dims
 
+
+
+def validate_observations(model, args: tuple, kwargs: dict) -> None:
+    """Evaluate every observed site's log density once on the concrete data, before any tracing.
+
+    Distributions check their data on concrete values (NaN, mismatched
+    lengths, negative counts, ...), and raise a ``ValueError`` naming the
+    problem; inside NUTS or ``jit`` the data are tracers and those checks
+    cannot run, and NumPyro's own shape errors name neither argument.
+    """
+    tr = handlers.trace(handlers.seed(model, rng_seed=0)).get_trace(*args, **kwargs)
+    for site in tr.values():
+        if site["type"] == "sample" and site.get("is_observed") and not _is_factor(site):
+            site["fn"].log_prob(site["value"])
+
+
+def _is_factor(site) -> bool:
+    return type(site["fn"]).__name__ == "Unit"

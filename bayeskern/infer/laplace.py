@@ -7,7 +7,14 @@ import jax.numpy as jnp
 import numpy as np
 from numpyro.infer.util import constrain_fn
 
-from bayeskern.infer._util import Mode, find_mode, jit_vmap_over_draws, observed_values, plate_dims
+from bayeskern.infer._util import (
+    Mode,
+    find_mode,
+    jit_vmap_over_draws,
+    observed_values,
+    plate_dims,
+    validate_observations,
+)
 from bayeskern.infer.fit import Fit
 
 
@@ -102,6 +109,7 @@ def laplace(
             ever returned.
         FloatingPointError: the mode search ended at a non-finite density.
     """
+    validate_observations(model, args, model_kwargs)
     if num_samples < 1:
         raise ValueError(f"num_samples must be >= 1, got {num_samples}")
     mode = find_mode(model, args, model_kwargs, init=init, steps=steps, optimizer=optimizer, seed=seed)

@@ -11,6 +11,7 @@ from numpyro.infer import MCMC, NUTS, init_to_value
 from numpyro.infer.util import unconstrain_fn
 
 from bayeskern.infer._util import (
+    validate_observations,
     find_mode,
     latent_site_names,
     observed_values,
@@ -127,6 +128,7 @@ def nuts(
         ``(num_chains, num_samples, ...)``, NUTS ``sample_stats`` and the
         ``MCMC`` object on ``fit.mcmc``.
     """
+    validate_observations(model, args, model_kwargs)
     if num_chains < 1 or num_samples < 1 or num_warmup < 0:
         raise ValueError(
             f"need num_chains >= 1, num_samples >= 1, num_warmup >= 0; got {num_chains}, {num_samples}, {num_warmup}"

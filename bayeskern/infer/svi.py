@@ -13,7 +13,13 @@ from numpyro.infer.autoguide import (
     AutoNormal,
 )
 
-from bayeskern.infer._util import complete_samples, observed_values, plate_dims, resolve_init_strategy
+from bayeskern.infer._util import (
+    complete_samples,
+    observed_values,
+    plate_dims,
+    resolve_init_strategy,
+    validate_observations,
+)
 from bayeskern.infer.fit import Fit
 
 _GUIDES = {
@@ -80,6 +86,7 @@ def svi(
         FloatingPointError: the final loss is not finite (lower the learning
             rate, change ``init``, or look for NaNs in the model).
     """
+    validate_observations(model, args, model_kwargs)
     if steps < 1 or num_samples < 1:
         raise ValueError(f"steps and num_samples must be >= 1, got {steps}, {num_samples}")
     guide_obj = make_guide(model, guide, init)

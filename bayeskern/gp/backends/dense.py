@@ -7,6 +7,7 @@ import math
 import jax
 import jax.numpy as jnp
 
+from bayeskern._checks import is_concrete
 from bayeskern.linalg import add_jitter, cholesky, default_jitter, gaussian_logpdf, inverse_from_cholesky
 
 
@@ -16,8 +17,16 @@ def applicable(process):
 
 
 def log_prob(process, value):
-    """Gaussian log density with the analytic gradient of ``bayeskern.linalg.gaussian_logpdf``."""
-    return gaussian_logpdf(value - process.loc, process.covariance_matrix)
+    """Gaussian log density with the analytic gradient of ``bayeskern.linalg.gaussian_logpdf``.
+
+    On concrete values a covariance that no allowed jitter makes positive
+    definite raises ``CholeskyError``; under ``jit`` (inside samplers) it
+    gives ``-inf``.
+    """
+    K = process.covariance_matrix
+    if is_concrete(K):
+        cholesky(K, name="GP covariance")
+    return gaussian_logpdf(value - process.loc, K)
 
 
 def pointwise_log_prob(process, value):
