@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from numpyro.distributions import Distribution, constraints
@@ -31,8 +32,8 @@ class GaussianProcess(Distribution):
         method: linear-algebra back end: ``"dense"`` (Cholesky), ``"kalman"``
             (state space, 1-D inputs, ``O(n)``) or ``"auto"`` (Kalman when it
             applies and ``n >= 1000``, else dense); see ``bayeskern.gp.backends``.
-        num_harmonics: harmonics per ``Periodic`` component for the Kalman back
-            end (its state-space form is an approximation).
+        **method_options: settings of the chosen back end, e.g. ``num_harmonics``
+            (Kalman with ``Periodic``); see each module of ``bayeskern.gp.backends``.
 
     Shapes: ``event_shape = (n,)``, ``batch_shape = ()``; under ``plate`` the
     distribution is expanded the usual NumPyro way.
@@ -40,7 +41,7 @@ class GaussianProcess(Distribution):
 
     arg_constraints = {}
     support = constraints.real_vector
-    pytree_data_fields = ("kernel", "X", "noise", "loc", "mean_constant")
+    pytree_data_fields = ("kernel", "X", "noise", "loc", "mean_constant", "option_arrays")
     pytree_aux_fields = ("mean_fn", "mean_kind", "method", "options")
 
     def __init__(
@@ -51,8 +52,8 @@ class GaussianProcess(Distribution):
         mean=None,
         *,
         method: str = "auto",
-        num_harmonics: int | None = None,
         validate_args=None,
+        **method_options,
     ):
         from bayeskern.gp import backends
 
@@ -63,7 +64,7 @@ class GaussianProcess(Distribution):
         n = self.X.shape[0]
         self.noise = _as_noise(noise, n)
         self.mean_kind, self.mean_fn, self.mean_constant, self.loc = _as_mean(mean, X, n)
-        self.options = _Options(num_harmonics=num_harmonics)
+        self.options, self.option_arrays = _split_options(method_options)
         self.method = backends.choose(self, method)
         super().__init__(batch_shape=(), event_shape=(n,), validate_args=validate_args)
 
@@ -139,6 +140,18 @@ class _Options(dict):
 
     def __hash__(self):
         return hash(tuple(sorted(self.items())))
+
+
+def _split_options(options: dict):
+    """Hashable settings (static) and array-valued ones (pytree data)."""
+    static, arrays = _Options(), {}
+    for key, value in options.items():
+        if isinstance(value, (jax.Array, np.ndarray)) or not is_concrete(value):
+            arrays[key] = value
+        else:
+            hash(value)  # raises TypeError for unhashable settings, naming nothing silently
+            static[key] = value
+    return static, arrays
 
 
 def _as_noise(noise, n):

@@ -8,6 +8,10 @@ Each back end is a module with
 * ``condition(process, y)``: a posterior object with ``at(X_new, kernel=, include_noise=, noise_new=)``;
 * ``sample(process, key, sample_shape)``.
 
+Back-end settings arrive as ``GaussianProcess(..., **method_options)``:
+hashable values (numbers, strings, tuples) in ``process.options``, arrays
+(e.g. inducing inputs) in ``process.option_arrays``.
+
 ``choose(process, method)`` resolves ``"auto"``: the Kalman filter for 1-D
 inputs and kernels with an exact state-space form once ``n`` is large
 enough to pay for the scan, else dense Cholesky.
@@ -15,11 +19,36 @@ enough to pay for the scan, else dense Cholesky.
 
 from __future__ import annotations
 
+import importlib
 import warnings
 
-from bayeskern.gp.backends import dense, kalman
+#: Method name -> module implementing it (imported on first use).
+BACKEND_MODULES = {
+    "dense": "bayeskern.gp.backends.dense",
+    "kalman": "bayeskern.gp.backends.kalman",
+    "kronecker": "bayeskern.gp.backends.kronecker",
+    "hsgp": "bayeskern.gp.backends.hsgp",
+    "rff": "bayeskern.gp.backends.rff",
+    "sgpr": "bayeskern.gp.backends.sgpr",
+}
 
-BACKENDS = {"dense": dense, "kalman": kalman}
+
+def get_backend(name: str):
+    """The module implementing back end ``name``."""
+    if name not in BACKEND_MODULES:
+        raise ValueError(f"method must be 'auto' or one of {sorted(BACKEND_MODULES)}, got {name!r}")
+    try:
+        return importlib.import_module(BACKEND_MODULES[name])
+    except ModuleNotFoundError as err:
+        raise ValueError(f"method={name!r} is not available in this version of bayeskern") from err
+
+
+class _Registry(dict):
+    def __missing__(self, name):
+        return get_backend(name)
+
+
+BACKENDS = _Registry()
 
 #: Below this many points a dense Cholesky is as fast as a sequential scan.
 KALMAN_MIN_POINTS = 1000
@@ -31,16 +60,14 @@ class BackendNote(UserWarning):
 
 def choose(process, method: str) -> str:
     """The back end to use for ``process`` given the requested ``method``."""
-    if method not in ("auto", *BACKENDS):
-        raise ValueError(f"method must be 'auto' or one of {sorted(BACKENDS)}, got {method!r}")
     if method != "auto":
-        reason = BACKENDS[method].applicable(process)
+        reason = get_backend(method).applicable(process)
         if reason is not None:
             raise ValueError(f"method={method!r} cannot be used: {reason}")
         return method
     n = process.X.shape[0]
     if process.X.shape[1] == 1 and n >= KALMAN_MIN_POINTS:
-        reason = kalman.applicable(process)
+        reason = get_backend("kalman").applicable(process)
         if reason is None:
             return "kalman"
         if n >= 4 * KALMAN_MIN_POINTS:
