@@ -3,6 +3,11 @@
 Inputs are sorted internally (stable, so ties keep their order; a zero
 step is an identity transition). The same relative jitter as the dense
 back end is added to the noise, so both compute the same model.
+
+Options (``GaussianProcess(..., method="kalman", **options)``):
+    num_harmonics: harmonics per ``Periodic`` component (approximate form).
+    parallel_scan: use the associative-scan filter for ``log_prob``
+        (``O(log n)`` depth; default: on when JAX's default backend is not the CPU).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from bayeskern._checks import as_inputs
 from bayeskern.kernels import Kernel, Sum, discrete_transitions, state_space
 from bayeskern.linalg import default_jitter
 from bayeskern.linalg.kalman import kalman_log_likelihood, kalman_sample, kalman_smoother
+from bayeskern.linalg.kalman_parallel import parallel_log_likelihood
 
 
 def applicable(process):
@@ -64,9 +70,11 @@ def log_prob(process, value):
     """Kalman-filter log marginal likelihood, ``(..., n) -> (...)``."""
     chain = _Chain(process)
     m = chain.model
+    parallel = process.options.get("parallel_scan", jax.default_backend() != "cpu")
+    filt = parallel_log_likelihood if parallel else kalman_log_likelihood
 
     def one(resid):
-        return kalman_log_likelihood(chain.A, chain.Q, m.H, m.Pinf, chain.sort(resid), chain.r)
+        return filt(chain.A, chain.Q, m.H, m.Pinf, chain.sort(resid), chain.r)
 
     return jnp.vectorize(one, signature="(n)->()")(value - process.loc)
 
