@@ -61,6 +61,9 @@ class GaussianProcess(Distribution):
             raise ValueError(f"kernel must be a bayeskern Kernel, got {type(kernel).__name__}")
         self.kernel = kernel
         self.X = as_inputs(X, "X")
+        # Host copy of concrete inputs: inside jit even constants become tracers, and
+        # structured back ends (sorting, grid detection) want the values at trace time.
+        self.X_host = None if not is_concrete(X) else np.asarray(X, dtype=float).reshape(self.X.shape)
         n = self.X.shape[0]
         self.noise = _as_noise(noise, n)
         self.mean_kind, self.mean_fn, self.mean_constant, self.loc = _as_mean(mean, X, n)

@@ -16,9 +16,10 @@ import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from numpyro.distributions import Distribution, constraints
 
-from bayeskern._checks import as_inputs
+from bayeskern._checks import as_inputs, is_concrete
 from bayeskern.kernels import Kernel, Sum, discrete_transitions, state_space
 from bayeskern.linalg import default_jitter
 from bayeskern.linalg.kalman import kalman_log_likelihood, kalman_sample, kalman_smoother
@@ -39,7 +40,7 @@ def applicable(process):
 class _Chain:
     """Sorted inputs, transitions and noise of one process (built once per call)."""
 
-    def __init__(self, process, t_extra=None):
+    def __init__(self, process, t_extra=None, t_extra_host=None):
         J = process.options.get("num_harmonics")
         self.model = state_space(process.kernel, num_harmonics=J)
         t = process.X[:, 0]
@@ -52,10 +53,22 @@ class _Chain:
             r = jnp.concatenate([r, jnp.ones_like(t_extra)])
             observed = jnp.concatenate([observed, jnp.zeros(t_extra.shape, bool)])
         self.n = n
-        self.order = jnp.argsort(t, stable=True)
-        ts = t[self.order]
-        self.A, self.Q = discrete_transitions(process.kernel, jnp.diff(ts, prepend=ts[:1]), num_harmonics=J,
-                                              model=self.model)
+        X_host = getattr(process, "X_host", None)
+        host = None if X_host is None else X_host[:, 0]
+        if host is not None and t_extra is not None:
+            host = None if t_extra_host is None else np.concatenate([host, t_extra_host])
+        if host is not None:
+            # Sort data on the host: XLA would otherwise constant-fold a sort of a
+            # closed-over array at every compilation, which takes seconds for large n.
+            t_host = host
+            self.order = np.argsort(t_host, kind="stable")
+            ts = t_host[self.order]
+            dt = np.diff(ts, prepend=ts[:1])
+        else:
+            self.order = jnp.argsort(t, stable=True)
+            ts = t[self.order]
+            dt = jnp.diff(ts, prepend=ts[:1])
+        self.A, self.Q = discrete_transitions(process.kernel, dt, num_harmonics=J, model=self.model)
         self.r = r[self.order]
         self.observed = observed[self.order]
 
@@ -131,7 +144,8 @@ class KalmanPosterior:
         Xn = as_inputs(X_new, "X_new")
         if Xn.shape[1] != 1:
             raise ValueError(f"X_new must be 1-D for the Kalman back end, got {Xn.shape[1]} dimensions")
-        chain = _Chain(proc, Xn[:, 0])
+        host_new = np.asarray(X_new, dtype=float).reshape(-1) if is_concrete(X_new) else None
+        chain = _Chain(proc, Xn[:, 0], host_new)
         m = chain.model
         readout = None if kernel is None else _component_H(proc.kernel, kernel, proc.options.get("num_harmonics"))
         y_all = chain.sort(jnp.concatenate([self.resid, jnp.zeros(Xn.shape[0], self.resid.dtype)]))
