@@ -117,14 +117,16 @@ class Kernel:
     # -- evaluation ------------------------------------------------------
     def __call__(self, X1, X2=None):
         """Gram matrix ``(n1, n2)`` between ``X1`` ``(n1,)|(n1, d)`` and ``X2`` (default ``X1``)."""
-        X1 = self._select(as_inputs(X1, "X1"))
+        X1 = as_inputs(X1, "X1")
         if X2 is not None:
-            X2 = self._select(as_inputs(X2, "X2"))
+            X2 = as_inputs(X2, "X2")
             if X1.shape[1] != X2.shape[1]:
                 raise ValueError(
                     f"X1 and X2 must have the same number of input dimensions, "
                     f"got {X1.shape[1]} and {X2.shape[1]}"
                 )
+            X2 = self._select(X2)
+        X1 = self._select(X1)
         self._check_input_dim(X1.shape[1], "X1")
         return self._gram(X1, X2)
 
@@ -226,9 +228,12 @@ class Stationary(Kernel):
         """Squared distance ``(n1, n2)`` after dividing each dimension by its lengthscale."""
         from bayeskern.kernels.distances import squared_distance
 
-        ls = jnp.broadcast_to(self.lengthscale, (X1.shape[1],))
         X2 = X1 if X2 is None else X2
-        return squared_distance(X1 / ls, X2 / ls)
+        # Scale the differences, not the inputs: scaling inputs by a broadcast ARD
+        # lengthscale hits an XLA CPU miscompilation of jitted float64 gradients
+        # (jaxlib 0.12) when inputs coincide; tests/kernels/test_conformance.py checks it.
+        diff = (X1[:, None, :] - X2[None, :, :]) / self.lengthscale
+        return jnp.sum(diff * diff, axis=-1)
 
     def _gram(self, X1, X2):
         return self.variance * self._profile(self.scaled_sqdist(X1, X2))

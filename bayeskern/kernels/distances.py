@@ -15,6 +15,11 @@ def squared_distance(X1, X2):
 
 
 def safe_sqrt(r2):
-    """``sqrt(r2)`` whose gradient is 0 (not inf/NaN) where ``r2 == 0``."""
-    positive = r2 > 0
-    return jnp.where(positive, jnp.sqrt(jnp.where(positive, r2, 1.0)), 0.0)
+    """``sqrt(r2)`` whose gradient is 0 (not inf/NaN) where ``r2 == 0``.
+
+    Written as ``sqrt(max(r2, tiny))`` (value ``~1e-154`` at zero in float64):
+    the double-``where`` form triggers an XLA CPU miscompilation of some
+    jitted float64 gradients in jaxlib 0.12 (wrong variance gradients when
+    pairs coincide), which this form avoids.
+    """
+    return jnp.sqrt(jnp.maximum(r2, jnp.finfo(jnp.result_type(r2)).tiny))

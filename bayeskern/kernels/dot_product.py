@@ -7,7 +7,7 @@ import math
 import jax.numpy as jnp
 
 from bayeskern.kernels.base import Kernel, _ard_dim, _check_ard, _check_scalar
-from bayeskern.kernels.distances import safe_sqrt
+from bayeskern.kernels.distances import safe_sqrt, squared_distance
 
 
 class Linear(Kernel):
@@ -85,32 +85,35 @@ class ArcCosine(Kernel):
         _check_ard("weight_variance", self.weight_variance, "ArcCosine")
         _check_scalar("bias_variance", self.bias_variance, "ArcCosine")
 
-    def _inner(self, A, B):
-        return (A * self.weight_variance) @ B.T + self.bias_variance
-
-    def _sqnorm(self, A):
-        return jnp.sum(A * A * self.weight_variance, axis=1) + self.bias_variance
+    def _augment(self, A):
+        """Augmented inputs ``(n, d + 1)``: ``(√weight_variance ⊙ x, √bias_variance)``."""
+        w = jnp.broadcast_to(jnp.sqrt(self.weight_variance), (A.shape[1],))
+        b = jnp.broadcast_to(jnp.sqrt(self.bias_variance), (A.shape[0], 1)).astype(A.dtype)
+        return jnp.concatenate([A * w, b], axis=1)
 
     def _gram(self, X1, X2):
-        X2 = X1 if X2 is None else X2
-        dot = self._inner(X1, X2)
-        n1, n2 = self._sqnorm(X1), self._sqnorm(X2)
-        prod = n1[:, None] * n2[None, :]
-        # θ from atan2(|x1 × x2|, x1·x2): no arccos, so gradients stay finite at θ = 0.
-        cross = safe_sqrt(jnp.maximum(prod - dot * dot, 0.0))
-        theta = jnp.arctan2(cross, dot)
-        return self.variance / math.pi * self._angular(theta, cross, dot, prod)
+        A = self._augment(X1)
+        B = A if X2 is None else self._augment(X2)
+        na = safe_sqrt(jnp.sum(A * A, axis=1))
+        nb = safe_sqrt(jnp.sum(B * B, axis=1))
+        U, V = A / na[:, None], B / nb[:, None]
+        # Kahan's angle between unit vectors, θ = 2·atan2(|u - v|, |u + v|): accurate at θ ≈ 0
+        # (where sqrt(|x|²|y|² - (x·y)²) loses half the digits) and gradients stay finite.
+        theta = 2.0 * jnp.arctan2(safe_sqrt(squared_distance(U, V)), safe_sqrt(squared_distance(U, -V)))
+        scale = (na[:, None] * nb[None, :]) ** self.order
+        return self.variance / math.pi * scale * self._angular(theta)
 
-    def _angular(self, theta, cross, dot, prod):
-        # |x|^n |y|^n J_n(θ) written with sinθ·|x||y| = cross and cosθ·|x||y| = dot.
+    def _angular(self, theta):
+        """``J_n(θ)`` of Cho & Saul (2009)."""
         pi_minus = math.pi - theta
         if self.order == 0:
             return pi_minus
+        sin, cos = jnp.sin(theta), jnp.cos(theta)
         if self.order == 1:
-            return cross + pi_minus * dot
-        return 3.0 * cross * dot + pi_minus * (prod + 2.0 * dot * dot)
+            return sin + pi_minus * cos
+        return 3.0 * sin * cos + pi_minus * (1.0 + 2.0 * cos * cos)
 
     def _diag(self, X):
-        sq = self._sqnorm(X)
-        zero = jnp.zeros_like(sq)
-        return self.variance / math.pi * self._angular(zero, zero, sq, sq * sq)
+        A = self._augment(X)
+        sq = jnp.sum(A * A, axis=1)
+        return self.variance / math.pi * sq**self.order * self._angular(jnp.zeros_like(sq))

@@ -100,7 +100,12 @@ class RationalQuadratic(Stationary):
         # smooth 1-D integral, done by the trapezoid rule in log τ on a grid wide
         # enough for the Gamma's bulk and both tails.
         a = self.alpha
-        s = jnp.linspace(-40.0, 12.0, 2049)
+        # The Gamma(α, α) density of τ in s = log τ is ∝ exp(α(s - e^s)): its left tail falls
+        # like e^{αs} (small α) or e^{-αs²/2} (large α), its right tail like exp(-α e^s); the
+        # grid covers both for any α, with a step that resolves the 1/√α peak width.
+        lo = -jnp.minimum(jnp.maximum(60.0 / a, 12.0 / jnp.sqrt(a)), 600.0)
+        hi = jnp.maximum(jnp.log1p(60.0 / a), 12.0 / jnp.sqrt(a))
+        s = lo + (hi - lo) * jnp.linspace(0.0, 1.0, 8193)
         tau = jnp.exp(s)
         log_gamma = a * jnp.log(a) - gammaln(a) + a * s - a * tau  # log p(τ) + log τ (Jacobian)
         log_rbf = 0.5 * d * (math.log(2 * math.pi) - s)[None, :] - 0.5 * w2[:, None] / tau[None, :]
@@ -226,7 +231,9 @@ class Cosine(Stationary):
 class SpectralMixture(Stationary):
     """Spectral mixture (Wilson & Adams 2013) with Q components.
 
-    ``k(τ) = Σ_q weights_q ∏_d exp(-2π² τ_d² scales_qd²) cos(2π τ_d means_qd)``.
+    ``k(τ) = Σ_q weights_q cos(2π τᵀ means_q) ∏_d exp(-2π² τ_d² scales_qd²)``
+    (Wilson & Adams 2013, eq. 12): each component's spectrum is a pair of
+    Gaussians at ``±means_q``.
 
     Args:
         weights: ``(Q,)`` component variances.
@@ -264,7 +271,7 @@ class SpectralMixture(Stationary):
         m, s = self._components()
         diff = X1[:, None, :] - X2[None, :, :]  # (n1, n2, d)
         expo = -2 * math.pi**2 * jnp.einsum("abd,qd->qab", diff * diff, s * s)
-        cos = jnp.prod(jnp.cos(2 * math.pi * diff[None] * m[:, None, None, :]), axis=-1)
+        cos = jnp.cos(2 * math.pi * jnp.einsum("abd,qd->qab", diff, m))
         return jnp.einsum("q,qab->ab", self.weights, jnp.exp(expo) * cos)
 
     def _diag(self, X):
