@@ -61,6 +61,12 @@ class ArcCosine(Kernel):
     ``x̃1ᵀx̃2 = weight_variance · x1ᵀx2 + bias_variance``, θ the angle between
     them: the covariance of an infinitely wide one-layer network with
     step (n=0), ReLU (n=1) or squared-ReLU (n=2) units.
+
+    Known issue: with jaxlib 0.12 on CPU, the *jitted* gradient of order 0
+    with respect to ``weight_variance``/``bias_variance`` is wrong when
+    inputs coincide (eager gradients are right; an XLA optimisation bug,
+    correct under ``XLA_FLAGS=--xla_backend_optimization_level=0``). The
+    test suite tracks it with a strict xfail.
     """
 
     _params = {
@@ -87,9 +93,9 @@ class ArcCosine(Kernel):
 
     def _augment(self, A):
         """Augmented inputs ``(n, d + 1)``: ``(√weight_variance ⊙ x, √bias_variance)``."""
-        w = jnp.broadcast_to(jnp.sqrt(self.weight_variance), (A.shape[1],))
-        b = jnp.broadcast_to(jnp.sqrt(self.bias_variance), (A.shape[0], 1)).astype(A.dtype)
-        return jnp.concatenate([A * w, b], axis=1)
+        # Plain broadcasting, not broadcast_to: see Stationary.scaled_sqdist (XLA CPU issue).
+        b = jnp.ones((A.shape[0], 1), A.dtype) * jnp.sqrt(self.bias_variance)
+        return jnp.concatenate([A * jnp.sqrt(self.weight_variance), b], axis=1)
 
     def _gram(self, X1, X2):
         A = self._augment(X1)
