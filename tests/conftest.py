@@ -1,4 +1,9 @@
-"""Shared pytest set-up: ``--runslow`` turns on tests marked ``@pytest.mark.slow``."""
+"""Shared pytest set-up: ``--runslow`` turns on tests marked ``@pytest.mark.slow``; the conjugate-model
+fixtures used by the inference and diagnostics tests."""
+
+import importlib.util
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -14,3 +19,26 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip_slow)
+
+_SHARED = "bayeskern_infer_test_models"
+
+
+def load_shared():
+    """tests/infer/models_for_tests.py, loaded once per session under one module name."""
+    if _SHARED not in sys.modules:
+        path = Path(__file__).resolve().parent / "infer" / "models_for_tests.py"
+        spec = importlib.util.spec_from_file_location(_SHARED, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[_SHARED] = module
+        spec.loader.exec_module(module)
+    return sys.modules[_SHARED]
+
+
+@pytest.fixture(scope="session")
+def shared():
+    return load_shared()
+
+
+@pytest.fixture(scope="session")
+def conjugate_fit(shared):
+    return shared.conjugate_nuts_fit()

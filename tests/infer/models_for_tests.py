@@ -1,7 +1,7 @@
 """Small models and cached fits shared by tests/infer and tests/diagnostics.
 
 Both directories' conftest files load this one file under one module name
-(see ``load_shared`` there), so each cached fit below is computed (and its
+(see ``load_shared`` in tests/conftest.py), so each cached fit below is computed (and its
 NUTS kernel compiled) once per test session.
 """
 
