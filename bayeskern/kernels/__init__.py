@@ -1,6 +1,7 @@
 """The shared kernel backend: every model family in bayeskern uses these objects."""
 
-from bayeskern.kernels.base import Kernel, Product, Scaled, Stationary, Sum, Warped
+from bayeskern.kernels.base import Kernel, Stationary
+from bayeskern.kernels.composite import Product, Scaled, Sum, Warped
 from bayeskern.kernels.constant import Constant, White
 from bayeskern.kernels.dot_product import ArcCosine, Linear, Polynomial
 from bayeskern.kernels.stationary import (

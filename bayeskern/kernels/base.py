@@ -171,11 +171,15 @@ class Kernel:
 
     # -- algebra ---------------------------------------------------------
     def __add__(self, other):
+        from bayeskern.kernels.composite import Sum
+
         if not isinstance(other, Kernel):
             return NotImplemented
         return Sum(self, other)
 
     def __mul__(self, other):
+        from bayeskern.kernels.composite import Product, Scaled
+
         if isinstance(other, Kernel):
             return Product(self, other)
         if isinstance(other, (int, float, np.ndarray, jax.Array)) or hasattr(other, "shape"):
@@ -190,8 +194,10 @@ class Kernel:
 
         return state_space(self, num_harmonics=num_harmonics)
 
-    def warp(self, transform: Callable) -> "Warped":
+    def warp(self, transform: Callable):
         """This kernel on warped inputs: ``k(g(x1), g(x2))`` for a JAX function ``g: (n, d) -> (n, d')``."""
+        from bayeskern.kernels.composite import Warped
+
         return Warped(self, transform)
 
     def __repr__(self) -> str:
@@ -278,126 +284,6 @@ class Stationary(Kernel):
 
     def _unit_frequencies(self, key, num, d):
         raise TypeError(f"{type(self).__name__} has no frequency sampler")
-
-
-class _Binary(Kernel):
-    """Two kernels combined pointwise; subclasses say how."""
-
-    _params = {}
-
-    def __init__(self, k1: Kernel, k2: Kernel):
-        for name, k in (("k1", k1), ("k2", k2)):
-            if not isinstance(k, Kernel):
-                raise ValueError(f"{type(self).__name__}: {name} must be a Kernel, got {type(k).__name__}")
-        object.__setattr__(self, "k1", k1)
-        object.__setattr__(self, "k2", k2)
-        object.__setattr__(self, "active_dims", None)
-
-    def _leaf_names(self):
-        return ("k1", "k2")
-
-    @property
-    def stationary(self):  # type: ignore[override]
-        return self.k1.stationary and self.k2.stationary
-
-
-class Sum(_Binary):
-    """``k1 + k2``."""
-
-    def __repr__(self):
-        return f"({self.k1!r} + {self.k2!r})"
-
-    def __call__(self, X1, X2=None):
-        return self.k1(X1, X2) + self.k2(X1, X2)
-
-    def diag(self, X):
-        return self.k1.diag(X) + self.k2.diag(X)
-
-    @property
-    def components(self) -> tuple[Kernel, ...]:
-        """The summands, nested sums flattened."""
-        out = []
-        for k in (self.k1, self.k2):
-            out.extend(k.components if isinstance(k, Sum) else (k,))
-        return tuple(out)
-
-
-class Product(_Binary):
-    """``k1 * k2`` (elementwise product of Gram matrices)."""
-
-    def __repr__(self):
-        return f"({self.k1!r} * {self.k2!r})"
-
-    def __call__(self, X1, X2=None):
-        return self.k1(X1, X2) * self.k2(X1, X2)
-
-    def diag(self, X):
-        return self.k1.diag(X) * self.k2.diag(X)
-
-    @property
-    def components(self) -> tuple[Kernel, ...]:
-        """The factors, nested products flattened."""
-        out = []
-        for k in (self.k1, self.k2):
-            out.extend(k.components if isinstance(k, Product) else (k,))
-        return tuple(out)
-
-
-class Scaled(Kernel):
-    """``scale * kernel`` for a positive scalar ``scale``."""
-
-    _params = {"scale": (1.0, "positive")}
-
-    def __init__(self, kernel: Kernel, scale=1.0):
-        object.__setattr__(self, "kernel", kernel)
-        object.__setattr__(self, "scale", _validated(scale, "scale", "positive", "Scaled"))
-        object.__setattr__(self, "active_dims", None)
-        _check_scalar("scale", self.scale, "Scaled")
-
-    def _leaf_names(self):
-        return ("kernel", "scale")
-
-    @property
-    def stationary(self):  # type: ignore[override]
-        return self.kernel.stationary
-
-    def __call__(self, X1, X2=None):
-        return self.scale * self.kernel(X1, X2)
-
-    def diag(self, X):
-        return self.scale * self.kernel.diag(X)
-
-
-class Warped(Kernel):
-    """``kernel(g(X1), g(X2))`` for an input transform ``g: (n, d) -> (n, d')`` (a JAX function).
-
-    ``g`` is static: build the kernel inside the model when the warp has
-    parameters of its own (e.g. ``RBF().warp(lambda X: jnp.log(X + c))``).
-    """
-
-    _params = {}
-
-    def __init__(self, kernel: Kernel, transform: Callable):
-        if not callable(transform):
-            raise ValueError(f"transform must be callable, got {type(transform).__name__}")
-        object.__setattr__(self, "kernel", kernel)
-        object.__setattr__(self, "transform", transform)
-        object.__setattr__(self, "active_dims", None)
-
-    def _leaf_names(self):
-        return ("kernel",)
-
-    def _static_names(self):
-        return ("transform", "active_dims")
-
-    def _apply(self, X):
-        return None if X is None else self.transform(as_inputs(X))
-
-    def __call__(self, X1, X2=None):
-        return self.kernel(self._apply(X1), self._apply(X2))
-
-    def diag(self, X):
-        return self.kernel.diag(self._apply(X))
 
 
 # -- helpers -------------------------------------------------------------

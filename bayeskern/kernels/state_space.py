@@ -28,7 +28,8 @@ import numpy as np
 from jax.scipy.linalg import block_diag
 
 from bayeskern._checks import is_concrete
-from bayeskern.kernels.base import Kernel, Product, Scaled, Sum, Warped
+from bayeskern.kernels.base import Kernel
+from bayeskern.kernels.composite import Product, Scaled, Sum, Warped
 from bayeskern.kernels.constant import Constant, White
 from bayeskern.kernels.dot_product import ArcCosine, Linear, Polynomial
 from bayeskern.kernels.stationary import (

@@ -16,7 +16,8 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.linalg import block_diag
 
-from bayeskern.kernels.base import Kernel, Product, Scaled, Sum
+from bayeskern.kernels.base import Kernel
+from bayeskern.kernels.composite import Product, Scaled, Sum
 from bayeskern.kernels.constant import Constant
 from bayeskern.kernels.state_space import StateSpaceModel, _scalar, state_space
 from bayeskern.kernels.stationary import Cosine, Matern12, Matern32, Matern52, Periodic

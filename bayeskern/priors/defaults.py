@@ -82,7 +82,8 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
 
-from bayeskern.kernels.base import Kernel, Scaled, Stationary, Warped, _Binary
+from bayeskern.kernels.base import Kernel, Stationary
+from bayeskern.kernels.composite import Scaled, Warped, _Binary
 from bayeskern.kernels.constant import Constant, White
 from bayeskern.kernels.dot_product import ArcCosine, Linear, Polynomial
 from bayeskern.kernels.stationary import Cosine, Periodic, SpectralMixture
