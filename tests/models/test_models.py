@@ -1,0 +1,81 @@
+"""The ready-made models: each traces with the expected sites and a finite log density,
+and the CLI demo runs end to end (slow)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import numpy as np
+import numpyro
+import pytest
+from numpyro.infer.util import log_density
+
+import bayeskern  # noqa: F401
+from models import co2, gp_classification, gp_regression, heteroscedastic_gp
+
+RNG = np.random.default_rng(0)
+
+
+def trace(model, *args, **kwargs):
+    tr = numpyro.handlers.trace(numpyro.handlers.seed(model, 0)).get_trace(*args, **kwargs)
+    params = {k: v["value"] for k, v in tr.items() if v["type"] == "sample" and not v["is_observed"]}
+    lp, _ = log_density(model, args, kwargs, params)
+    return tr, float(lp)
+
+
+def test_gp_regression_model_and_prediction_sites():
+    X = np.linspace(0, 5, 20)
+    y = np.sin(X)
+    tr, lp = trace(gp_regression.model, X, y, X_new=np.linspace(0, 6, 7))
+    assert {"f_lengthscale", "f_variance", "noise", "y", "f_new", "f_new_mean"} <= set(tr)
+    assert tr["f_new"]["value"].shape == (7,) and np.isfinite(lp)
+
+
+def test_heteroscedastic_model_samples_a_noise_field():
+    X, y, sd = heteroscedastic_gp.simulate(n=25)
+    tr, lp = trace(heteroscedastic_gp.model, X, y)
+    assert tr["log_noise"]["value"].shape == (25,) and "log_noise_z" in tr and np.isfinite(lp)
+    assert np.all(np.diff(sd) > 0)  # the simulated noise grows along the input, as documented
+
+
+def test_gp_classification_model_predicts_probabilities():
+    X = RNG.normal(size=(15, 3))
+    y = (X[:, 0] > 0).astype(int)
+    tr, lp = trace(gp_classification.model, X, y, X_new=RNG.normal(size=(4, 3)))
+    p = np.asarray(tr["p_new"]["value"])
+    assert tr["f_lengthscale"]["value"].shape == (3,) and p.shape == (4,)
+    assert np.all((p > 0) & (p < 1)) and np.isfinite(lp)
+
+
+def test_co2_model_records_whole_and_component_predictions():
+    X = np.linspace(-20.0, 20.0, 24)
+    y = 0.05 * X + np.sin(2 * np.pi * X) * 0.3
+    X_new = np.linspace(-21.0, 25.0, 9)
+    tr, lp = trace(co2.co2_model, X, y, X_new=X_new)
+    assert np.isfinite(lp)
+    whole = np.asarray(tr["f_mean"]["value"])
+    trend, seasonal = np.asarray(tr["trend_mean"]["value"]), np.asarray(tr["seasonal_mean"]["value"])
+    assert whole.shape == trend.shape == seasonal.shape == (9,)
+    assert np.all(np.isfinite(whole)) and np.all(np.asarray(tr["f_var"]["value"]) > 0)
+    assert not np.allclose(trend, seasonal)  # distinct components, not the same prediction twice
+
+
+@pytest.mark.slow
+def test_cli_demo_quick_writes_results(tmp_path):
+    out = tmp_path / "demo"
+    proc = subprocess.run(
+        [sys.executable, "-m", "bayeskern.cli", "demo", "--quick", "--no-cache", "--out", str(out)],
+        capture_output=True, text=True, timeout=1800, cwd=Path(__file__).resolve().parents[2],
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    for name in ("co2_forecast.png", "co2_components.png", "trace.png", "rank.png", "fit.nc", "summary.txt"):
+        assert (out / name).stat().st_size > 0, name
+    figures = json.loads((out / "figures.json").read_text())
+    assert figures["n_all"] == 521 and 300 < figures["forecast_2011_ppm"] < 420
+    assert "r_hat" in (out / "summary.txt").read_text()
+    from bayeskern.infer import Fit
+
+    fit = Fit.load(out / "fit.nc")
+    assert set(fit.samples) >= {"trend_lengthscale", "noise"} and fit.num_chains == 2
