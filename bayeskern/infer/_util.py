@@ -17,7 +17,7 @@ import numpyro.distributions as dist
 import optax
 from jax.flatten_util import ravel_pytree
 from numpyro import handlers
-from numpyro.infer import init_to_median, init_to_value
+from numpyro.infer import init_to_median, init_to_uniform, init_to_value
 from numpyro.infer.util import constrain_fn, potential_energy, unconstrain_fn
 
 
@@ -313,7 +313,10 @@ def validate_observations(model, args: tuple, kwargs: dict) -> None:
     problem; inside NUTS or ``jit`` the data are tracers and those checks
     cannot run, and NumPyro's own shape errors name neither argument.
     """
-    tr = handlers.trace(handlers.seed(model, rng_seed=0)).get_trace(*args, **kwargs)
+    # Latent values come from the unconstrained box NumPyro initialises in, so
+    # sites without a sampler (ImproperUniform, custom densities) still trace.
+    seeded = handlers.seed(model, rng_seed=0)
+    tr = handlers.trace(handlers.substitute(seeded, substitute_fn=init_to_uniform)).get_trace(*args, **kwargs)
     for site in tr.values():
         if site["type"] == "sample" and site.get("is_observed") and not _is_factor(site):
             site["fn"].log_prob(site["value"])
