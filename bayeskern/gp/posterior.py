@@ -53,45 +53,43 @@ class GPPosterior:
         from bayeskern.gp.process import mean_at
 
         proc = self.process
-        Xn = as_inputs(X_new, "X_new")
-        if Xn.shape[1] != proc.X.shape[1]:
-            raise ValueError(
-                f"X_new must have {proc.X.shape[1]} input dimension(s) like X, got {Xn.shape[1]}"
-            )
+        Xn = prediction_inputs(proc, X_new)
         component = kernel is not None
         k = kernel if component else proc.kernel
         Ks = k(proc.X, Xn)  # (n, m)
         prior_mean = jnp.zeros(Xn.shape[0]) if component else mean_at(proc, X_new)
         mean = prior_mean + Ks.T @ self.alpha
         V = whiten(self.L, Ks)  # (n, m)
-        extra = None
-        if include_noise:
-            if noise_new is None:
-                if jnp.ndim(proc.noise) != 0:
-                    raise ValueError("the training noise is per point; pass noise_new for X_new")
-                noise_new = proc.noise
-            extra = jnp.broadcast_to(jnp.asarray(noise_new), Xn.shape[:1])
+        extra = prediction_noise(proc, Xn.shape[0], include_noise, noise_new)
         return ConditionedGP(mean, k, Xn, V, extra)
 
 
-class ConditionedGP(Distribution):
-    """Gaussian distribution of ``f(X_new) | y``: mean ``(m,)``, covariance ``K** - Vᵀ V``.
+class GaussianPrediction(Distribution):
+    """Gaussian ``f(X_new) | y`` of any back end: shared mean/variance/covariance/sample/log_prob.
 
-    ``variance`` needs only ``O(n m)`` memory; ``covariance_matrix`` and
-    ``sample`` form the ``(m, m)`` matrix on request.
+    A back end subclasses it and gives the noise-free posterior terms:
+    ``_posterior_variance()`` ``(m,)`` and ``_posterior_covariance()``
+    ``(m, m)``. Observation noise at ``X_new`` (``extra_noise``, ``(m,)`` or
+    ``None``) is added here, round-off negatives in variances are clipped
+    to zero, and joint draws and densities go through the dense
+    ``(m, m)`` covariance with the jitter policy unless a subclass has a
+    cheaper route.
     """
 
     arg_constraints = {}
     support = constraints.real_vector
-    pytree_data_fields = ("loc", "kernel", "X_new", "V", "extra_noise")
+    pytree_data_fields = ("loc", "extra_noise")
 
-    def __init__(self, loc, kernel, X_new, V, extra_noise=None, validate_args=None):
+    def __init__(self, loc, extra_noise=None, validate_args=None):
         self.loc = loc
-        self.kernel = kernel
-        self.X_new = X_new
-        self.V = V
         self.extra_noise = extra_noise
         super().__init__(batch_shape=(), event_shape=loc.shape[-1:], validate_args=validate_args)
+
+    def _posterior_variance(self):
+        raise NotImplementedError
+
+    def _posterior_covariance(self):
+        raise NotImplementedError
 
     @property
     def mean(self):
@@ -101,19 +99,15 @@ class ConditionedGP(Distribution):
     @property
     def variance(self):
         """Posterior marginal variances ``(m,)`` (round-off negatives clipped to zero)."""
-        var = self.kernel.diag(self.X_new) - jnp.sum(self.V * self.V, axis=0)
-        if self.extra_noise is not None:
-            var = var + self.extra_noise
-        return jnp.maximum(var, 0.0)
+        var = jnp.maximum(self._posterior_variance(), 0.0)
+        return var if self.extra_noise is None else var + self.extra_noise
 
     @property
     def covariance_matrix(self):
         """Posterior covariance ``(m, m)``."""
-        cov = self.kernel(self.X_new) - self.V.T @ self.V
+        cov = self._posterior_covariance()
         cov = 0.5 * (cov + cov.T)
-        if self.extra_noise is not None:
-            cov = cov + jnp.diag(self.extra_noise)
-        return cov
+        return cov if self.extra_noise is None else cov + jnp.diag(self.extra_noise)
 
     def sample(self, key, sample_shape=()):
         """Joint draws ``sample_shape + (m,)``."""
@@ -122,6 +116,50 @@ class ConditionedGP(Distribution):
         return self.loc + z @ L.T
 
     def log_prob(self, value):
+        """Joint posterior log density of ``value`` ``(..., m)``."""
         from bayeskern.linalg import gaussian_logpdf
 
         return gaussian_logpdf(value - self.loc, self.covariance_matrix)
+
+
+class ConditionedGP(GaussianPrediction):
+    """Gaussian distribution of ``f(X_new) | y``: mean ``(m,)``, covariance ``K** - Vᵀ V``.
+
+    ``variance`` needs only ``O(n m)`` memory; ``covariance_matrix`` and
+    ``sample`` form the ``(m, m)`` matrix on request.
+    """
+
+    pytree_data_fields = ("kernel", "X_new", "V")
+
+    def __init__(self, loc, kernel, X_new, V, extra_noise=None, validate_args=None):
+        self.kernel = kernel
+        self.X_new = X_new
+        self.V = V
+        super().__init__(loc, extra_noise, validate_args)
+
+    def _posterior_variance(self):
+        return self.kernel.diag(self.X_new) - jnp.sum(self.V * self.V, axis=0)
+
+    def _posterior_covariance(self):
+        return self.kernel(self.X_new) - self.V.T @ self.V
+
+
+def prediction_inputs(process, X_new):
+    """``X_new`` as ``(m, d)`` with the process's input dimension, or a ``ValueError``."""
+    Xn = as_inputs(X_new, "X_new")
+    if Xn.shape[1] != process.X.shape[1]:
+        raise ValueError(
+            f"X_new must have {process.X.shape[1]} input dimension(s) like X, got {Xn.shape[1]}"
+        )
+    return Xn
+
+
+def prediction_noise(process, num_new: int, include_noise: bool, noise_new):
+    """Observation-noise variances ``(m,)`` to add at the new inputs, or ``None`` for ``f`` itself."""
+    if not include_noise:
+        return None
+    if noise_new is None:
+        if jnp.ndim(process.noise) != 0:
+            raise ValueError("the training noise is per point; pass noise_new for X_new")
+        noise_new = process.noise
+    return jnp.broadcast_to(jnp.asarray(noise_new), (num_new,))

@@ -149,11 +149,18 @@ def _split_options(options: dict):
     """Hashable settings (static) and array-valued ones (pytree data)."""
     static, arrays = _Options(), {}
     for key, value in options.items():
-        if isinstance(value, (jax.Array, np.ndarray)) or not is_concrete(value):
+        leaves = jax.tree_util.tree_leaves(value)
+        # A tuple of arrays (e.g. Kronecker grid axes) is data too, not a static setting.
+        if any(isinstance(leaf, (jax.Array, np.ndarray)) or not is_concrete(leaf) for leaf in leaves):
             arrays[key] = value
-        else:
-            hash(value)  # raises TypeError for unhashable settings, naming nothing silently
-            static[key] = value
+            continue
+        try:
+            hash(value)
+        except TypeError as err:
+            raise ValueError(
+                f"method option {key}={value!r} must be hashable (a number, string or tuple) or an array"
+            ) from err
+        static[key] = value
     return static, arrays
 
 

@@ -232,8 +232,6 @@ class Stationary(Kernel):
 
     def scaled_sqdist(self, X1, X2):
         """Squared distance ``(n1, n2)`` after dividing each dimension by its lengthscale."""
-        from bayeskern.kernels.distances import squared_distance
-
         X2 = X1 if X2 is None else X2
         # Scale the differences, not the inputs: scaling inputs by a broadcast ARD
         # lengthscale hits an XLA CPU miscompilation of jitted float64 gradients

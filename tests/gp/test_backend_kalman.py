@@ -7,7 +7,6 @@ import pytest
 
 import bayeskern  # noqa: F401
 from bayeskern.gp import GaussianProcess
-from bayeskern.gp.backends import choose
 from bayeskern.kernels import RBF, Cosine, Matern12, Matern32, Matern52, Periodic
 from bayeskern.linalg.kalman import kalman_log_likelihood, kalman_smoother
 from bayeskern.linalg.kalman_parallel import parallel_log_likelihood

@@ -12,9 +12,14 @@ Back-end settings arrive as ``GaussianProcess(..., **method_options)``:
 hashable values (numbers, strings, tuples) in ``process.options``, arrays
 (e.g. inducing inputs) in ``process.option_arrays``.
 
-``choose(process, method)`` resolves ``"auto"``: the Kalman filter for 1-D
-inputs and kernels with an exact state-space form once ``n`` is large
-enough to pay for the scan, else dense Cholesky.
+``choose(process, method)`` resolves ``"auto"`` to an EXACT back end only:
+the Kalman filter for 1-D inputs and kernels with an exact state-space form
+once ``n`` is large enough to pay for the scan; Kronecker algebra for inputs
+on a full (or nearly full) Cartesian grid of two or more dimensions with a
+kernel that factors over the axes; else dense Cholesky. The approximate
+back ends (``"hsgp"``, ``"rff"``, ``"sgpr"``, and ``"svgp"`` in
+``bayeskern.gp.svgp``) change the model and are only used when asked for;
+a ``BackendNote`` suggests them when a dense solve gets large.
 """
 
 from __future__ import annotations
@@ -52,6 +57,10 @@ BACKENDS = _Registry()
 
 #: Below this many points a dense Cholesky is as fast as a sequential scan.
 KALMAN_MIN_POINTS = 1000
+#: Below this many grid points a dense Cholesky is as fast as the per-axis eigendecompositions.
+KRONECKER_MIN_POINTS = 64
+#: Above this many points a dense solve is slow enough to mention the approximate back ends.
+DENSE_NOTE_POINTS = 4000
 
 
 class BackendNote(UserWarning):
@@ -65,12 +74,20 @@ def choose(process, method: str) -> str:
         if reason is not None:
             raise ValueError(f"method={method!r} cannot be used: {reason}")
         return method
-    n = process.X.shape[0]
-    if process.X.shape[1] == 1 and n >= KALMAN_MIN_POINTS:
+    n, D = process.X.shape
+    if D == 1 and n >= KALMAN_MIN_POINTS:
         reason = get_backend("kalman").applicable(process)
         if reason is None:
             return "kalman"
-        if n >= 4 * KALMAN_MIN_POINTS:
-            warnings.warn(f"dense GP with n={n}: the Kalman back end does not apply ({reason})", BackendNote,
-                          stacklevel=4)
+    elif D >= 2 and n >= KRONECKER_MIN_POINTS and process.X_host is not None:
+        kron = get_backend("kronecker")
+        reason = kron.applicable(process)
+        if reason is None and kron.is_exact(process):
+            return "kronecker"
+    else:
+        reason = None
+    if n >= DENSE_NOTE_POINTS:
+        why = f" (the structured exact back end does not apply: {reason})" if reason else ""
+        warnings.warn(f"dense GP with n={n}{why}; for speed consider the approximate back ends "
+                      f"method='hsgp', 'rff' or 'sgpr'", BackendNote, stacklevel=4)
     return "dense"

@@ -17,9 +17,9 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
-from numpyro.distributions import Distribution, constraints
 
 from bayeskern._checks import as_inputs, is_concrete
+from bayeskern.gp.posterior import GaussianPrediction, prediction_noise
 from bayeskern.kernels import Kernel, Sum, discrete_transitions, state_space
 from bayeskern.linalg import default_jitter
 from bayeskern.linalg.kalman import kalman_log_likelihood, kalman_sample, kalman_smoother
@@ -152,48 +152,30 @@ class KalmanPosterior:
         _, mu, var, _, _ = kalman_smoother(chain.A, chain.Q, m.H, m.Pinf, y_all, chain.r, chain.observed, readout)
         test = jnp.argsort(chain.order)[chain.n:]  # positions of X_new in the sorted chain
         prior_mean = jnp.zeros(Xn.shape[0]) if kernel is not None else mean_at(proc, X_new)
-        extra = None
-        if include_noise:
-            if noise_new is None:
-                if jnp.ndim(proc.noise) != 0:
-                    raise ValueError("the training noise is per point; pass noise_new for X_new")
-                noise_new = proc.noise
-            extra = jnp.broadcast_to(jnp.asarray(noise_new), Xn.shape[:1])
+        extra = prediction_noise(proc, Xn.shape[0], include_noise, noise_new)
         sampler = (chain.A, chain.Q, m.H, m.Pinf, y_all, chain.r, chain.observed, test, prior_mean,
                    m.H if readout is None else readout)
         return KalmanConditioned(prior_mean + mu[test], var[test], sampler, extra)
 
 
-class KalmanConditioned(Distribution):
+class KalmanConditioned(GaussianPrediction):
     """``f(X_new) | y`` from the smoother: exact mean and variance, joint draws by backward sampling.
 
     The full ``(m, m)`` covariance is not formed by this back end; use
     ``method="dense"`` when it is needed.
     """
 
-    arg_constraints = {}
-    support = constraints.real_vector
-    pytree_data_fields = ("loc", "marginal_variance", "sampler", "extra_noise")
+    pytree_data_fields = ("marginal_variance", "sampler")
 
     def __init__(self, loc, marginal_variance, sampler, extra_noise=None, validate_args=None):
-        self.loc = loc
         self.marginal_variance = marginal_variance
         self.sampler = sampler
-        self.extra_noise = extra_noise
-        super().__init__(batch_shape=(), event_shape=loc.shape[-1:], validate_args=validate_args)
+        super().__init__(loc, extra_noise, validate_args)
 
-    @property
-    def mean(self):
-        """Posterior mean ``(m,)``."""
-        return self.loc
+    def _posterior_variance(self):
+        return self.marginal_variance
 
-    @property
-    def variance(self):
-        """Posterior marginal variances ``(m,)``."""
-        return self.marginal_variance if self.extra_noise is None else self.marginal_variance + self.extra_noise
-
-    @property
-    def covariance_matrix(self):
+    def _posterior_covariance(self):
         raise ValueError(
             "the Kalman back end gives posterior means, variances and joint samples but not the full "
             "covariance matrix; build the GaussianProcess with method='dense' for it"
