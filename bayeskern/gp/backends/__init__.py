@@ -35,6 +35,8 @@ BACKEND_MODULES = {
     "hsgp": "bayeskern.gp.backends.hsgp",
     "rff": "bayeskern.gp.backends.rff",
     "sgpr": "bayeskern.gp.backends.sgpr",
+    # Reserved: explains that SVGP is the separate model piece bayeskern.gp.svgp.SVGP.
+    "svgp": "bayeskern.gp.backends.svgp",
 }
 
 
