@@ -1,7 +1,10 @@
 """Gaussian-process model pieces for NumPyro."""
 
 from bayeskern.gp.latent import latent
+from bayeskern.gp.laplace_marginal import LaplaceMarginal, laplace_marginal, sample_latent
 from bayeskern.gp.posterior import ConditionedGP, GPPosterior
 from bayeskern.gp.process import GaussianProcess
+from bayeskern.gp.svgp import SVGP, SVGPFit, SVGPPrediction, fit_svgp, optimal_gaussian_q, select_inducing, svgp_elbo
 
-__all__ = ["GaussianProcess", "GPPosterior", "ConditionedGP", "latent"]
+__all__ = ["GaussianProcess", "GPPosterior", "ConditionedGP", "latent", "LaplaceMarginal", "laplace_marginal", "sample_latent",
+           "SVGP", "SVGPFit", "SVGPPrediction", "fit_svgp", "optimal_gaussian_q", "select_inducing", "svgp_elbo"]

@@ -5,10 +5,11 @@ about Gaussian processes beyond the duck-typed ``pointwise_log_prob`` used
 for pointwise log likelihoods.
 """
 
+from bayeskern.infer.design import inla
 from bayeskern.infer.fit import Fit
 from bayeskern.infer.laplace import laplace
 from bayeskern.infer.loglik import pointwise_log_likelihood
 from bayeskern.infer.nuts import nuts
 from bayeskern.infer.svi import svi
 
-__all__ = ["Fit", "laplace", "nuts", "pointwise_log_likelihood", "svi"]
+__all__ = ["Fit", "inla", "laplace", "nuts", "pointwise_log_likelihood", "svi"]

@@ -1,0 +1,316 @@
+"""Embedded Laplace marginal for latent GPs with non-Gaussian likelihoods.
+
+``laplace_marginal(name, kernel, X, likelihood, obs)`` integrates the latent
+field ``f ~ GP(mean, kernel)`` out of the model by Laplace's method, so that
+NUTS, SVI, Laplace or the INLA-style design (:func:`bayeskern.infer.design.inla`)
+run over the hyperparameters only (Rasmussen & Williams 2006, ch. 3 and 5;
+Margossian et al. 2020). The value and its implicit gradient come from
+:mod:`bayeskern.gp.laplace_newton`.
+
+The site is an observed sample site ``f"{name}_y"`` whose distribution,
+:class:`LaplaceMarginal`, has ``log_prob(y)`` equal to the Laplace estimate of
+``log p(y | θ)`` (exactly what a ``numpyro.factor`` of that value would add to
+the joint density), and also ``pointwise_log_prob(y)``: the Laplace
+leave-one-out predictive densities ``log p(y_i | y_{-i}, θ)``, so that
+:func:`bayeskern.infer.pointwise_log_likelihood` and PSIS-LOO see one term per
+observation (see :meth:`LaplaceMarginal.pointwise_log_prob`).
+
+Accuracy: for log-concave likelihoods (Poisson, Bernoulli, negative
+binomial) the approximation is close (a single Poisson count of 25 under a
+N(0.5, 0.7) prior: 2e-3 nats; tests/gp/test_laplace_marginal.py). For
+Student-t it is not: with one observation, nu = 4, s = 0.3 and f ~ N(0, 1),
+log p(y) is underestimated by 0.14 nats at y = 0.5 and by 0.7 nats at the
+outlier y = 4, where ``p(f | y)`` is bimodal; hyperparameter posteriors of
+Student-t models should be checked against NUTS on the latent field.
+
+Structured covariances: only the dense path exists (Cholesky of ``K``,
+``O(n³)``); a matrix-free (CG) Newton solve for Kronecker/low-rank priors
+is not implemented.
+
+After a fit, :func:`sample_latent` draws ``f`` for every hyperparameter draw
+from the Laplace Gaussian ``N(f̂_θ, (K_θ⁻¹ + W_θ)⁻¹)`` and stores them in the
+fit under ``name``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+from jax.scipy.linalg import solve_triangular
+from numpyro.distributions import constraints
+
+from bayeskern._checks import as_inputs, is_concrete
+from bayeskern.gp.laplace_newton import (
+    LaplaceMode,
+    find_mode,
+    log_marginal,
+    posterior_covariance,
+)
+from bayeskern.kernels import Kernel
+from bayeskern.linalg import add_jitter, default_jitter
+
+__all__ = ["LaplaceMarginal", "laplace_marginal", "sample_latent"]
+
+_GH_POINTS = 32
+
+
+class LaplaceMarginal(dist.Distribution):
+    """``p(y | θ) ≈ ∫ p(y | f) N(f; m, K) df`` by Laplace's method, as a distribution over ``y`` ``(n,)``.
+
+    Args:
+        likelihood: ``f (n,) -> Distribution`` with ``batch_shape (n,)``, factorised over
+            observations (e.g. ``lambda f: dist.Poisson(jnp.exp(f))``); may close
+            over sampled likelihood parameters, which get gradients.
+        covariance: prior covariance ``(n, n)`` (jitter included).
+        loc: prior mean ``(n,)``.
+        offset: ``(n,)`` added to ``f`` before the likelihood (e.g. ``log(exposure)``),
+            or ``None``. Draws of ``f`` exclude it.
+        max_iter: Newton iteration cap.
+        tol: Newton gradient tolerance (whitened coordinates, relative to ``1 + max|u|``).
+
+    ``log_prob(y)`` is the Laplace log marginal (``-inf`` where the posterior
+    precision is not positive definite at the mode). ``sample`` draws from the
+    model the marginal approximates: ``f ~ N(m, K)``, ``y ~ likelihood(f + offset)``.
+    """
+
+    arg_constraints: dict = {}  # noqa: RUF012 - NumPyro's class-level convention
+    support = constraints.real_vector
+    pytree_data_fields = ("covariance", "loc", "offset")
+    pytree_aux_fields = ("likelihood", "max_iter", "tol")
+
+    def __init__(self, likelihood, covariance, loc, *, offset=None, max_iter: int = 100, tol: float = 1e-9,
+                 validate_args=None):
+        self.likelihood = likelihood
+        self.covariance = covariance
+        self.loc = loc
+        self.offset = offset
+        self.max_iter = int(max_iter)
+        self.tol = float(tol)
+        super().__init__(batch_shape=(), event_shape=(loc.shape[-1],), validate_args=validate_args)
+
+    # -- the likelihood as a function of f -----------------------------------
+    def _obs_dist(self, f):
+        return self.likelihood(f if self.offset is None else f + self.offset)
+
+    def _loglik(self, value):
+        """``(fn, consts)``: ``fn(f, *consts) -> (n,)`` with every traced value hoisted into ``consts``."""
+        def fn(f):
+            return jnp.reshape(self._obs_dist(f).log_prob(value), f.shape)
+
+        conv, consts = jax.closure_convert(fn, self.loc)
+        return conv, tuple(consts)
+
+    # -- distribution API ------------------------------------------------------
+    def log_prob(self, value):
+        """Laplace log marginal ``log p(y | θ)`` (scalar); gradients by the implicit function theorem."""
+        fn, consts = self._loglik(value)
+        return log_marginal(fn, self.covariance, self.loc, consts, (self.max_iter, self.tol))
+
+    def sample(self, key, sample_shape=()):
+        k1, k2 = jax.random.split(key)
+        L = jnp.linalg.cholesky(self.covariance)
+        z = jax.random.normal(k1, sample_shape + self.event_shape, self.loc.dtype)
+        f = self.loc + z @ L.T
+        return self._obs_dist(f).sample(k2)
+
+    def mode(self, value) -> LaplaceMode:
+        """The Laplace Gaussian at ``y = value``: mode, factors, ``W`` and Newton record (no gradient)."""
+        fn, consts = self._loglik(value)
+        L = jnp.linalg.cholesky(self.covariance)
+        return jax.lax.stop_gradient(find_mode(fn, consts, self.loc, L, max_iter=self.max_iter, tol=self.tol))
+
+    def sample_latent(self, key, value, sample_shape=()):
+        """Draws ``sample_shape + (n,)`` of ``f ~ N(f̂, (K⁻¹ + W)⁻¹)`` given ``y = value`` (offset excluded)."""
+        mode = self.mode(value)
+        eps = jax.random.normal(key, sample_shape + self.event_shape, self.loc.dtype)
+        # Σ = L A⁻¹ Lᵀ with A = C Cᵀ, so L C⁻ᵀ ε has covariance Σ.
+        white = solve_triangular(mode.C.T, jnp.reshape(eps, (-1, eps.shape[-1])).T, lower=False).T
+        return mode.f + jnp.reshape(white @ mode.L.T, eps.shape)
+
+    def pointwise_log_prob(self, value):
+        """Laplace leave-one-out predictive log densities ``log p(y_i | y_{-i}, θ)`` ``(n,)``.
+
+        The Laplace Gaussian replaces each likelihood term by a Gaussian site
+        (its second-order expansion at ``f̂``); removing site ``i`` from the
+        marginal ``N(f̂_i, Σ_ii)`` leaves the cavity ``N(μ_i, v_i)`` with
+        ``1/v_i = 1/Σ_ii - W_i`` and ``μ_i = f̂_i - v_i ∂_i log p(y_i | f̂_i)``, and
+        ``p(y_i | y_{-i}, θ) ≈ ∫ p(y_i | f_i) N(f_i; μ_i, v_i) df_i`` by 32-point
+        Gauss-Hermite quadrature (the "LA-LOO" of Vehtari et al. 2016, JMLR 17).
+        These are the pointwise terms PSIS-LOO needs for a model whose
+        observations are correlated given ``θ`` (Bürkner, Gabry & Vehtari
+        2021); their sum is not ``log_prob``.
+        """
+        fn, consts = self._loglik(value)
+        mode = self.mode(value)
+        dS = jnp.diagonal(posterior_covariance(mode))
+        prec = 1.0 / dS - mode.W
+        v = 1.0 / prec
+        mu = mode.f - v * mode.grad
+        x, w = np.polynomial.hermite.hermgauss(_GH_POINTS)
+        nodes = mu[None, :] + jnp.sqrt(2.0 * v)[None, :] * jnp.asarray(x, mu.dtype)[:, None]
+        lp = jax.vmap(lambda f: fn(f, *consts))(nodes)
+        logw = jnp.asarray(np.log(w) - 0.5 * math.log(math.pi), mu.dtype)[:, None]
+        return jax.scipy.special.logsumexp(lp + logw, axis=0)
+
+
+def _resolve_mean(mean, X, n):
+    if mean is None:
+        loc = jnp.zeros((n,))
+    elif callable(mean):
+        loc = jnp.asarray(mean(X))
+    else:
+        loc = jnp.asarray(mean)
+        loc = jnp.full((n,), loc) if loc.ndim == 0 else loc
+    if loc.shape != (n,):
+        raise ValueError(f"mean must be a scalar, an ({n},) array or a callable giving ({n},), got shape {loc.shape}")
+    return loc
+
+
+def laplace_marginal(name: str, kernel: Kernel, X, likelihood, obs, *, mean=None, offset=None,
+                     jitter: float | None = None, max_iter: int = 100, tol: float = 1e-9,
+                     obs_name: str | None = None) -> LaplaceMarginal:
+    """Add ``log p(obs | θ)`` with the latent GP ``f`` integrated out by Laplace's method.
+
+    Emits the observed sample site ``obs_name`` (default ``f"{name}_y"``) with a
+    :class:`LaplaceMarginal` distribution: the joint density gains the Laplace
+    log marginal, as ``numpyro.factor(f"{name}_y", log_Z)`` would, and the site
+    also supplies leave-one-out pointwise terms. ``f`` itself is not a site;
+    draw it after fitting with :func:`sample_latent` (stored under ``name``).
+
+    Args:
+        name: the latent field's name (the user's; sites derive from it).
+        kernel: covariance function (hyperparameters may be sampled sites).
+        X: inputs ``(n,)`` or ``(n, d)``.
+        likelihood: ``f (n,) -> numpyro Distribution`` with ``batch_shape (n,)``,
+            factorised over observations: e.g. ``lambda f: dist.Poisson(jnp.exp(f))``,
+            ``lambda f: dist.Bernoulli(logits=f)``,
+            ``lambda f: dist.NegativeBinomial2(jnp.exp(f), phi)``,
+            ``lambda f: dist.StudentT(nu, f, s)``. Closed-over sampled
+            parameters get implicit gradients.
+        obs: observations ``(n,)`` (required: the marginal needs data).
+        mean: prior mean: ``None`` (zero), scalar, ``(n,)`` array or callable ``mean(X)``.
+        offset: ``(n,)`` added to ``f`` inside the likelihood, e.g. ``log(exposure)``
+            for ``Poisson(exposure * exp(f))``; ``None`` for none.
+        jitter: relative diagonal jitter (default: the dtype's Cholesky default).
+        max_iter: Newton iteration cap.
+        tol: Newton convergence tolerance.
+        obs_name: site name for the observations (default ``f"{name}_y"``).
+
+    Returns:
+        The :class:`LaplaceMarginal` distribution (``.mode(obs)`` gives the mode).
+
+    Raises:
+        ValueError: bad ``name``, ``likelihood``, ``obs``, ``mean`` or ``offset``
+            (checked before tracing where values are concrete).
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"name must be a non-empty string, got {name!r}")
+    if not callable(likelihood):
+        raise ValueError(f"likelihood must be a callable f -> numpyro Distribution, got {type(likelihood).__name__}")
+    if obs is None:
+        raise ValueError("obs is required: the Laplace marginal integrates f given observed data")
+    if int(max_iter) < 1 or not float(tol) > 0:
+        raise ValueError(f"max_iter must be >= 1 and tol > 0, got {max_iter}, {tol}")
+    Xa = as_inputs(X, "X")
+    n = Xa.shape[0]
+    obs = jnp.asarray(obs)
+    if obs.shape != (n,):
+        raise ValueError(f"obs must have shape ({n},) (one observation per input row), got {obs.shape}")
+    loc = _resolve_mean(mean, X, n)
+    if offset is not None:
+        offset = jnp.asarray(offset, dtype=loc.dtype)
+        offset = jnp.full((n,), offset) if offset.ndim == 0 else offset
+        if offset.shape != (n,):
+            raise ValueError(f"offset must be a scalar or have shape ({n},), got {offset.shape}")
+        if is_concrete(offset) and not np.all(np.isfinite(np.asarray(offset))):
+            raise ValueError("offset must be finite (use log(exposure) with exposure > 0)")
+    _check_likelihood(likelihood, loc if offset is None else loc + offset, obs, n)
+    K = kernel(Xa)
+    rel = default_jitter(K.dtype) if jitter is None else float(jitter)
+    d = LaplaceMarginal(likelihood, add_jitter(K, rel), loc.astype(K.dtype), offset=offset, max_iter=max_iter, tol=tol)
+    numpyro.sample(obs_name or f"{name}_y", d, obs=obs)
+    return d
+
+
+def _check_likelihood(likelihood, f0, obs, n):
+    d = likelihood(f0)
+    if not isinstance(d, dist.Distribution):
+        raise ValueError(f"likelihood(f) must return a numpyro Distribution, got {type(d).__name__}")
+    if tuple(d.batch_shape) != (n,) or tuple(d.event_shape) != ():
+        raise ValueError(
+            f"likelihood(f) must be factorised over the {n} observations: batch_shape ({n},) and event_shape (), "
+            f"got batch_shape {tuple(d.batch_shape)} and event_shape {tuple(d.event_shape)}"
+        )
+    if is_concrete(obs) and is_concrete(f0):
+        inside = np.asarray(d.support(obs))
+        if not np.all(inside):
+            bad = np.flatnonzero(~inside)[:5]
+            raise ValueError(
+                f"obs has values outside the likelihood's support at indices {bad.tolist()} "
+                f"(values {np.asarray(obs)[bad].tolist()}); e.g. counts must be non-negative integers"
+            )
+
+
+def sample_latent(fit, name: str, *, seed: int = 0, obs_name: str | None = None, batch_size: int = 64):
+    """Draw ``f`` at each hyperparameter draw from the Laplace Gaussian and store them in ``fit`` under ``name``.
+
+    For each posterior draw ``θ_s`` the model is re-run with ``θ_s`` substituted,
+    the site ``obs_name`` (default ``f"{name}_y"``) gives ``K_θ``, ``m_θ`` and the
+    likelihood, and one ``f_s ~ N(f̂_θ, (K_θ⁻¹ + W_θ)⁻¹)`` is drawn. Together the
+    draws are from ``∫ q(f | θ, y) p(θ | y) dθ``: exact in ``θ`` up to the
+    sampler, Laplace in ``f | θ`` (for log-concave likelihoods very close;
+    for Student-t the Gaussian misses heavy-tailed and bimodal ``f_i``).
+
+    Args:
+        fit: a :class:`bayeskern.infer.Fit` of a model that calls
+            :func:`laplace_marginal` with this ``name``.
+        name: the name given to :func:`laplace_marginal`.
+        seed: PRNG seed.
+        obs_name: the observed site's name if it was overridden.
+        batch_size: draws processed together (memory: ``batch_size`` ``(n, n)`` matrices).
+
+    Returns:
+        ``(chain * draw, n)`` draws; ``fit.samples_by_chain[name]`` is set to the
+        ``(chain, draw, n)`` array, so ``fit.samples``, ``to_arviz`` and ``summary``
+        include ``f``.
+    """
+    from numpyro import handlers
+
+    if fit.model is None:
+        raise ValueError("this Fit has no model (it was loaded from disk); latent draws need the model")
+    site = obs_name or f"{name}_y"
+    samples = {k: jnp.asarray(v) for k, v in fit.samples.items() if k != name}
+    total = next(iter(samples.values())).shape[0]
+    args, kwargs = fit.model_args, fit.model_kwargs
+    leaves, treedef = jax.tree_util.tree_flatten((tuple(args), dict(kwargs)))
+    is_arr = [isinstance(x, (jax.Array, np.ndarray)) for x in leaves]
+
+    def rebuild(arrs):
+        it = iter(arrs)
+        return jax.tree_util.tree_unflatten(treedef, [next(it) if a else x for x, a in zip(leaves, is_arr)])
+
+    tr0 = handlers.trace(handlers.seed(fit.model, 0)).get_trace(*args, **kwargs)
+    if site not in tr0 or not isinstance(tr0[site]["fn"], LaplaceMarginal):
+        raise ValueError(f"the model has no laplace_marginal site {site!r}; pass the same name (or obs_name)")
+
+    @jax.jit
+    def run(draws, keys, arrs):
+        a, k = rebuild(arrs)
+
+        def one(item):
+            draw, key = item
+            tr = handlers.trace(handlers.substitute(handlers.seed(fit.model, 0), data=draw)).get_trace(*a, **k)
+            s = tr[site]
+            return s["fn"].sample_latent(key, s["value"])
+
+        return jax.lax.map(one, (draws, keys), batch_size=batch_size)
+
+    keys = jax.random.split(jax.random.PRNGKey(seed), total)
+    f = np.asarray(run(samples, keys, [x for x, a in zip(leaves, is_arr) if a]))
+    fit.samples_by_chain[name] = f.reshape((fit.num_chains, fit.num_draws) + f.shape[1:])
+    return f
