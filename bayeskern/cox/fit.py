@@ -1,0 +1,254 @@
+"""``bayeskern.cox.fit``: one call from events and a window to posterior intensity draws.
+
+Bins the events on a regular grid over the window, builds the Cox-process
+model of :mod:`bayeskern.cox.models` and runs one of
+
+* ``"nuts"``: NUTS over hyperparameters and the whitened field (exact up to MCMC error);
+* ``"svi"``: a low-rank Gaussian guide over the same unconstrained space;
+* ``"laplace"``: the embedded Laplace marginal (``bayeskern.gp.laplace_marginal``,
+  dense field over the observed cells) with NUTS over the hyperparameters only,
+  then field draws from the Laplace Gaussian at each hyperparameter draw.
+
+and returns a :class:`CoxFit` (a :class:`bayeskern.infer.Fit`) whose
+``intensity(points)`` gives posterior draws of the intensity at any points
+of the window.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bayeskern.cox.grid import bin_events
+from bayeskern.cox.models import FIELD_JITTER, cox_grid_model, resolve_kernel
+from bayeskern.cox.windows import as_window
+from bayeskern.infer import Fit
+
+__all__ = ["METHODS", "CoxFit", "fit", "laplace_grid_model"]
+
+METHODS = ("laplace", "nuts", "svi")
+
+
+class CoxFit(Fit):
+    """A :class:`~bayeskern.infer.Fit` of a grid Cox process, with intensity outputs.
+
+    Attributes (besides Fit's):
+        grid: the :class:`~bayeskern.cox.grid.Grid`.
+        events: the events ``(n, dim)``.
+        counts: counts per cell ``(N,)``.
+        name: the field's site prefix; ``samples[f"{name}_intensity"]`` is ``(draws, N)``.
+        link: the link name.
+    """
+
+    @classmethod
+    def wrap(cls, base: Fit, *, grid, events, counts, name: str, link: str) -> CoxFit:
+        obj = cls.__new__(cls)
+        obj.__dict__.update(base.__dict__)
+        obj.grid, obj.events, obj.counts, obj.name, obj.link = grid, events, counts, name, link
+        return obj
+
+    # -------------------------------------------------------------- intensity
+    @property
+    def cell_intensity(self) -> np.ndarray:
+        """Posterior draws of the intensity per cell ``(draws, N)`` (NaN for unobserved cells of the Laplace path)."""
+        return np.asarray(self.samples[f"{self.name}_intensity"])
+
+    def intensity(self, points) -> np.ndarray:
+        """Posterior draws of the intensity at ``points`` ``(m, dim)`` (or ``(m,)`` in 1-D) -> ``(draws, m)``.
+
+        The binned model's intensity is constant on each cell, so this is the
+        draw of the cell containing each point.
+
+        Raises:
+            ValueError: a point lies outside the window, or has NaN coordinates.
+        """
+        from bayeskern.cox.windows import _as_points
+
+        P = _as_points(points, self.grid.dim)
+        outside = ~self.grid.window.contains(P)
+        if np.any(outside):
+            raise ValueError(f"{int(outside.sum())} point(s) lie outside the window {self.grid.window!r}")
+        return self.cell_intensity[:, self.grid.locate(P)]
+
+    def intensity_summary(self, quantiles=(0.05, 0.5, 0.95), threshold=None) -> dict:
+        """Per-cell posterior mean, quantiles and (with ``threshold``) ``P(λ > threshold)``, each ``(N,)``."""
+        lam = self.cell_intensity
+        out = {"mean": lam.mean(0), "sd": lam.std(0)}
+        for q in quantiles:
+            out[f"q{q:g}"] = np.quantile(lam, q, axis=0)
+        if threshold is not None:
+            out["exceedance"] = np.mean(lam > threshold, axis=0)
+        return out
+
+    def expected_count(self, region=None) -> np.ndarray:
+        """Posterior draws ``(draws,)`` of the expected number of events in ``region`` (default: the window)."""
+        expo = self.grid.exposure if region is None else self.grid.region_exposure(region)
+        lam = np.nan_to_num(self.cell_intensity)
+        return lam @ expo
+
+    def pair_correlation(self, r, *, kernel_builder=None) -> np.ndarray:
+        """Draws ``(draws, len(r))`` of the pair correlation ``g(r)`` implied by the fit (see
+        :func:`bayeskern.cox.summaries.pair_correlation`)."""
+        from bayeskern.cox.summaries import pair_correlation
+
+        return pair_correlation(self, r, kernel_builder=kernel_builder)
+
+    def simulate(self, num: int = 1, *, seed: int = 0) -> list:
+        """Posterior-predictive point patterns by thinning (see :func:`bayeskern.cox.summaries.simulate_patterns`)."""
+        from bayeskern.cox.summaries import simulate_patterns
+
+        return simulate_patterns(self, num, seed=seed)
+
+    def pointwise_log_likelihood(self) -> np.ndarray:
+        """``(chain, draw, n_obs)`` log likelihood per observed cell (for ``az.loo``)."""
+        ll = self.log_likelihood
+        if not ll:
+            raise ValueError("this fit has no observed count site to evaluate")
+        return next(iter(ll.values()))
+
+    def plot(self, ax=None, **kwargs):
+        """Intensity over time with a rug of events (1-D) or an intensity map with the events (2-D)."""
+        from bayeskern.cox.plots import plot_intensity
+
+        return plot_intensity(self, ax=ax, **kwargs)
+
+
+def laplace_grid_model(grid, counts, *, name: str = "f", obs_name: str = "counts", kernel=None, link="log",
+                       base_rate=None, link_params=None):
+    """The grid Cox process with the field integrated out by the embedded Laplace marginal.
+
+    The field lives on the observed cells only (dense covariance); its mean
+    ``{name}_mean`` and the kernel hyperparameters are the model's sites.
+    """
+    import jax.numpy as jnp
+    import numpyro
+    import numpyro.distributions as dist
+
+    from bayeskern.cox.links import get_link
+    from bayeskern.gp.laplace_marginal import laplace_marginal
+
+    obs_idx = grid.observed
+    X = grid.centres[obs_idx]
+    expo = jnp.asarray(grid.exposure[obs_idx])
+    if base_rate is None:
+        base_rate = jnp.maximum(jnp.sum(counts), 1.0) / float(np.sum(grid.exposure))
+    lname = link if isinstance(link, str) else link.name
+    params = dict(link_params or {})
+    if lname == "sigmoid" and params.get("max_rate") is None:
+        params["max_rate"] = numpyro.sample(f"{name}_max_rate", dist.LogNormal(jnp.log(2.0 * base_rate), 1.0))
+    lk = get_link(link, **params)
+    k = resolve_kernel(name, kernel, X, "dense")
+    centre = 0.0 if lname == "sigmoid" else lk.inverse(base_rate)
+    scale = 2.0 if lname in ("log", "sigmoid") else jnp.maximum(1.0, jnp.abs(centre))
+    mu = numpyro.sample(f"{name}_mean", dist.Normal(centre, scale))
+    y = jnp.asarray(counts)[obs_idx]
+    if lname == "log":
+        lik, off = (lambda f: dist.Poisson(jnp.exp(f))), jnp.log(expo)
+    else:
+        lik, off = (lambda f: dist.Poisson(lk.intensity(f) * expo)), None
+    return laplace_marginal(name, k, X, lik, y, mean=mu, offset=off, jitter=FIELD_JITTER, obs_name=obs_name)
+
+
+def _default_shape(window, n_events: int):
+    if window.dim == 1:
+        return 100
+    if window.dim == 2:
+        return (32, 32)
+    return (16, 16, 8)
+
+
+def fit(events, window, *, shape=None, kernel=None, link="log", method: str = "nuts", field: str | None = None,
+        covariates=None, offset=None, exposure=None, mask=None, link_params=None, name: str = "f",
+        num_warmup: int = 500, num_samples: int = 500, num_chains: int = 2, steps: int = 3000, seed: int = 0,
+        progress_bar: bool = False, **options) -> CoxFit:
+    """Fit a Gaussian Cox process to events in a window.
+
+    Args:
+        events: event times ``(n,)`` (1-D) or points ``(n, 2)`` (2-D) or ``(n, 3)`` (space-time).
+        window: ``(start, end)``; ``((x0, x1), (y0, y1))``; polygon vertices ``(k, 2)``; or a window object.
+        shape: grid cells per axis (default 100 in 1-D, 32 x 32 in 2-D).
+        kernel: Kernel, kernel class (sampled with data-scaled priors), callable ``(name, X) -> Kernel``,
+            or None (Matern52 dense / ARD RBF Kronecker).
+        link: ``"log"`` (LGCP), ``"softplus"``, ``"square"``, ``"sigmoid"`` or a Link.
+        method: ``"nuts"``, ``"svi"`` or ``"laplace"``.
+        field: ``"dense"``, ``"kronecker"`` or ``"hsgp"`` (nuts/svi; default dense in 1-D, kronecker
+            in 2-D). The Laplace path is dense.
+        covariates, offset: see :func:`bayeskern.cox.models.intensity_field` (nuts/svi).
+        exposure, mask: per-cell exposure multiplier and observation mask (see :func:`make_grid`).
+        link_params: ``{"offset": ...}`` (square) or ``{"max_rate": ...}`` (sigmoid).
+        name: site prefix of the field.
+        num_warmup, num_samples, num_chains: NUTS settings (also for the Laplace path's hyperparameters).
+        steps: SVI optimisation steps; draws = ``num_samples``.
+        seed: PRNG seed.
+        progress_bar: show progress bars.
+        **options: passed to the runner (e.g. ``target_accept_prob``, ``guide``, ``optimizer``).
+
+    Returns:
+        A :class:`CoxFit`.
+
+    Raises:
+        ValueError: empty events, NaN coordinates, events outside the window, negative exposure,
+            unknown method/link/field.
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    win = as_window(window)
+    shape = _default_shape(win, 0) if shape is None else shape
+    grid, counts = bin_events(events, win, shape, exposure=exposure, mask=mask)
+    from bayeskern.cox.windows import _as_points
+
+    P = _as_points(np.asarray(events, float), win.dim, "events")
+    lname = link if isinstance(link, str) else link.name
+    if method == "laplace":
+        if covariates is not None or offset is not None or field not in (None, "dense"):
+            raise ValueError("method='laplace' supports a dense field without covariates/offset here; use nuts or svi")
+        from bayeskern.gp.laplace_marginal import sample_latent
+        from bayeskern.infer import nuts
+
+        base = nuts(laplace_grid_model, grid, counts, name=name, obs_name="counts", kernel=kernel, link=link,
+                    link_params=link_params, num_warmup=num_warmup, num_samples=num_samples,
+                    num_chains=num_chains, seed=seed, progress_bar=progress_bar, **options)
+        f = sample_latent(base, name, seed=seed, obs_name="counts")
+        lam = _laplace_intensity(base, f, grid, lname, link, link_params, name)
+        base.samples_by_chain[f"{name}_intensity"] = lam.reshape((base.num_chains, base.num_draws, -1))
+        base.extras["inference"] = "embedded Laplace marginal + NUTS over hyperparameters"
+    else:
+        field = field or ("kronecker" if win.dim >= 2 else "dense")
+        kw = {"name": name, "obs_name": "counts", "kernel": kernel, "link": link, "method": field,
+              "covariates": covariates, "offset": offset, "link_params": link_params}
+        if method == "nuts":
+            from bayeskern.infer import nuts
+
+            base = nuts(cox_grid_model, grid, counts, num_warmup=num_warmup, num_samples=num_samples,
+                        num_chains=num_chains, seed=seed, progress_bar=progress_bar, **kw, **options)
+        else:
+            import optax
+
+            from bayeskern.infer import svi
+
+            options.setdefault("guide", "lowrank")
+            options.setdefault("optimizer", optax.adam(0.02))
+            base = svi(cox_grid_model, grid, counts, steps=steps, num_samples=num_samples, seed=seed,
+                       progress_bar=progress_bar, **kw, **options)
+    base.extras.update({"link": lname, "grid_shape": str(grid.shape), "num_events": int(P.shape[0])})
+    from bayeskern.kernels import RBF, Matern52
+
+    default_cls = RBF if (method != "laplace" and field == "kronecker") else Matern52
+    base.extras["_kernel_spec"] = default_cls if kernel is None else kernel
+    return CoxFit.wrap(base, grid=grid, events=P, counts=counts, name=name, link=lname)
+
+
+def _laplace_intensity(base, f, grid, lname, link, link_params, name):
+    """Intensity draws ``(draws, N)`` from Laplace field draws on the observed cells (NaN elsewhere)."""
+    import jax.numpy as jnp
+
+    from bayeskern.cox.links import get_link
+
+    f = np.asarray(f)
+    out = np.full((f.shape[0], grid.size), np.nan)
+    if lname == "sigmoid" and (link_params or {}).get("max_rate") is None:
+        mr = np.asarray(base.samples[f"{name}_max_rate"])[:, None]
+        lam = mr / (1.0 + np.exp(-f))
+    else:
+        lam = np.asarray(get_link(link, **(link_params or {})).intensity(jnp.asarray(f)))
+    out[:, grid.observed] = lam
+    return out
