@@ -40,8 +40,8 @@ def _demo(args) -> int:
 
     cache = None if args.no_cache else enable_compilation_cache(args.cache_dir or default_cache_dir())
     print(f"[demo] JAX compilation cache: {cache or 'off'}")
-    figures = run_demo(args.out, quick=args.quick, subsample=args.subsample, num_warmup=args.num_warmup,
-                       num_samples=args.num_samples, num_chains=args.num_chains, seed=args.seed)
+    run_demo(args.out, quick=args.quick, subsample=args.subsample, num_warmup=args.num_warmup,
+             num_samples=args.num_samples, num_chains=args.num_chains, seed=args.seed)
     print(f"[demo] done in {time.perf_counter() - t0:.1f} s wall (including imports and compilation)")
     return 0
 

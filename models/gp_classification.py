@@ -8,7 +8,6 @@ standardised features, accuracy on the rest).
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import numpyro
 import numpyro.distributions as dist
