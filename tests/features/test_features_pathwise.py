@@ -24,6 +24,7 @@ def _exact(k, X, y, XS, noise, mean=0.0):
     return mu, cov
 
 
+@pytest.mark.slow
 def test_sample_moments_match_exact_posterior():
     k = Matern52(lengthscale=0.9, variance=1.3)
     S = 3000
@@ -39,6 +40,7 @@ def test_sample_moments_match_exact_posterior():
     np.testing.assert_allclose(np.cov(F.T), cov, atol=0.06 * 1.3)
 
 
+@pytest.mark.slow
 def test_functions_are_consistent_and_jittable():
     k = RBF(lengthscale=0.7)
     samples = pathwise_posterior(k, X, Y, noise=NOISE, key=jax.random.PRNGKey(1), num_samples=3, num_features=256)

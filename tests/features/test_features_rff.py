@@ -47,6 +47,7 @@ def _relative_errors(kernel, X, kind):
     return jax.vmap(one)(SEEDS)
 
 
+@pytest.mark.slow
 def test_error_rate_and_couplings():
     """For each kind the error falls as 1/√M; orthogonal and simplex couplings are not worse than i.i.d."""
     k = RBF(lengthscale=LS4, variance=1.3)
@@ -60,6 +61,7 @@ def test_error_rate_and_couplings():
     assert np.all(errs["simplex"] <= errs["iid"] * 1.02), errs
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kernel, kind", [(Matern52, "iid"), (RBF, "orthogonal"), (RBF, "simplex")])
 def test_unbiased(kernel, kind):
     k = kernel(lengthscale=LS4, variance=0.8)
@@ -77,6 +79,7 @@ def test_unbiased(kernel, kind):
     assert np.all(np.abs(mean - np.asarray(k(X))) < 4.5 * se + 1e-12)
 
 
+@pytest.mark.slow
 def test_direction_blocks():
     Q = np.asarray(orthogonal_directions(jax.random.PRNGKey(0), 10, 4))
     assert Q.shape == (10, 4)

@@ -121,6 +121,7 @@ def _moments(theta, X, y, XS, method, kernel=Matern52, **opts):
     return np.asarray(post.mean), np.asarray(post.variance)
 
 
+@pytest.mark.slow
 def test_adequate_basis_approaches_exact_gp():
     """Default HSGP settings and 512 RFF frequencies: log density and predictions near the exact GP's."""
     theta = jnp.array([0.7, 1.2, 0.05])
@@ -201,6 +202,7 @@ def test_prior_and_posterior_draws(method, opts):
     _assert_moments(a, mean, cov)
 
 
+@pytest.mark.slow
 def test_inside_a_numpyro_model():
     """Sampled hyperparameters, HSGP and RFF likelihoods: jit + grad of the log density are finite."""
     for method, opts in (("hsgp", {"num_basis": 20, "boundary_factor": 1.6}), ("rff", {"num_features": 30})):
@@ -217,6 +219,7 @@ def test_inside_a_numpyro_model():
         assert all(np.isfinite(float(v)) for v in g.values())
 
 
+@pytest.mark.slow
 def test_rule_defaults_and_warnings():
     k = Matern52(lengthscale=0.5)
     with warnings.catch_warnings():

@@ -154,6 +154,7 @@ def test_loo_matches_brute_force_on_the_approximating_gaussian(bound):
         np.testing.assert_allclose(row, ref, rtol=1e-8, atol=1e-9)
 
 
+@pytest.mark.slow
 def test_chunked_pass_equals_single_pass():
     k = RBF(lengthscale=0.6)
     a = sgpr(k, Z5, NOISE_VEC, bound="fitc")

@@ -164,6 +164,7 @@ def test_quadrature_against_closed_forms_and_monte_carlo():
 
 
 # ------------------------------------------------------------- minibatches
+@pytest.mark.slow
 def test_minibatch_elbo_is_unbiased():
     Z = select_inducing(X, 6, seed=0)
     key = jax.random.PRNGKey(0)
@@ -216,6 +217,7 @@ def test_minibatch_elbo_is_unbiased_over_random_batches():
 
 
 # ------------------------------------------------------------- NumPyro model piece
+@pytest.mark.slow
 def test_numpyro_piece_trace_elbo_is_unbiased_for_the_svgp_elbo_and_predicts():
     Z = select_inducing(X, 6, seed=0)
     svgp = SVGP("f", Z, gaussian)
@@ -311,6 +313,7 @@ def _standardised(name):
     return Xd, data.y.astype(float)
 
 
+@pytest.mark.slow
 def test_breast_cancer_classification_with_minibatches_is_accurate():
     Xd, yd = _standardised("breast_cancer")
     perm = np.random.default_rng(0).permutation(len(yd))
