@@ -12,7 +12,17 @@ import pytest
 from numpyro.infer.util import log_density
 
 import bayeskern  # noqa: F401
-from models import co2, gp_classification, gp_regression, heteroscedastic_gp
+from models import (
+    bo_surrogate,
+    bq_evidence,
+    co2,
+    cox_coal,
+    cox_pines,
+    gp_classification,
+    gp_counts_laplace,
+    gp_regression,
+    heteroscedastic_gp,
+)
 
 RNG = np.random.default_rng(0)
 
@@ -59,6 +69,39 @@ def test_co2_model_records_whole_and_component_predictions():
     assert whole.shape == trend.shape == seasonal.shape == (9,)
     assert np.all(np.isfinite(whole)) and np.all(np.asarray(tr["f_var"]["value"]) > 0)
     assert not np.allclose(trend, seasonal)  # distinct components, not the same prediction twice
+
+
+def test_gp_counts_laplace_model_observes_the_laplace_marginal_of_the_coal_counts():
+    years, x, counts = gp_counts_laplace.coal_yearly()
+    assert counts.sum() == 191 and x.shape == counts.shape == (112,)
+    tr, lp = trace(gp_counts_laplace.model, x, counts)
+    assert {"ls", "var", "b", "f_y"} <= set(tr) and tr["f_y"]["is_observed"] and np.isfinite(lp)
+
+
+def test_bq_evidence_model_and_its_closed_form_evidence():
+    t = np.linspace(-1.0, 1.0, 12)
+    y = 0.3 + 0.8 * t
+    tr, lp = trace(bq_evidence.model, t, y)
+    assert tr["w"]["value"].shape == (2,) and np.isfinite(lp)
+    # the closed form equals the evidence by brute-force Monte Carlo over the N(0, I) prior
+    w = np.random.default_rng(1).normal(size=(200_000, 2))
+    mean = w[:, :1] + w[:, 1:] * t
+    ll = -0.5 * np.sum((y - mean) ** 2, 1) / bq_evidence.NOISE_SD**2 - len(t) * np.log(
+        bq_evidence.NOISE_SD * np.sqrt(2 * np.pi))
+    mc = np.log(np.mean(np.exp(ll - ll.max()))) + ll.max()
+    assert abs(mc - bq_evidence.exact_log_evidence(t, y)) < 0.05
+
+
+def test_bo_surrogate_model_sites():
+    X = RNG.uniform(size=(9, 3))
+    y = RNG.normal(size=9)
+    tr, lp = trace(bo_surrogate.model, X, y)
+    assert tr["gp_lengthscale"]["value"].shape == (3,) and "gp_noise" in tr and np.isfinite(lp)
+
+
+def test_cox_scripts_expose_main():
+    for module in (cox_coal, cox_pines):
+        assert callable(module.main)
 
 
 @pytest.mark.slow
