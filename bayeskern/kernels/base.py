@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from bayeskern._checks import as_float_array, as_inputs, check_nonnegative, check_positive, is_concrete
+from bayeskern.kernels.distances import scaled_squared_distance
 
 _CONSTRAINTS = ("positive", "nonnegative", "real")
 
@@ -232,12 +233,7 @@ class Stationary(Kernel):
 
     def scaled_sqdist(self, X1, X2):
         """Squared distance ``(n1, n2)`` after dividing each dimension by its lengthscale."""
-        X2 = X1 if X2 is None else X2
-        # Scale the differences, not the inputs: scaling inputs by a broadcast ARD
-        # lengthscale hits an XLA CPU miscompilation of jitted float64 gradients
-        # (jaxlib 0.12) when inputs coincide; tests/kernels/test_conformance.py checks it.
-        diff = (X1[:, None, :] - X2[None, :, :]) / self.lengthscale
-        return jnp.sum(diff * diff, axis=-1)
+        return scaled_squared_distance(X1, X1 if X2 is None else X2, self.lengthscale)
 
     def _gram(self, X1, X2):
         return self.variance * self._profile(self.scaled_sqdist(X1, X2))

@@ -284,16 +284,14 @@ def test_gradients_finite_at_zero_distance(name):
     assert all(np.all(np.isfinite(np.asarray(x))) for x in jax.tree_util.tree_leaves(g_hyp))
 
 
-_XLA_MISCOMPILED = pytest.mark.xfail(
-    strict=True,
-    reason="jaxlib 0.12 CPU: jit(grad) of ArcCosine(order=0) at coincident inputs differs from eager grad "
-    "(correct under XLA_FLAGS=--xla_backend_optimization_level=0); an XLA bug, see ArcCosine's docstring",
-)
+# jaxlib 0.12 CPU miscompiles jit(grad) of ArcCosine(order=0) at coincident inputs on some
+# CPUs (correct under XLA_FLAGS=--xla_backend_optimization_level=0; see ArcCosine's
+# docstring). Where that happens and eager autodiff is right, the case is an expected
+# failure; anywhere else a disagreement fails.
+_XLA_MISCOMPILED_ON_SOME_CPUS = {"ArcCosine0"}
 
 
-@pytest.mark.parametrize(
-    "name", [pytest.param(n, marks=_XLA_MISCOMPILED) if n == "ArcCosine0" else n for n in IDS]
-)
+@pytest.mark.parametrize("name", IDS)
 def test_hyperparameter_gradients_match_central_differences(name):
     k, X0, g_hyp, _ = _gradients(name)
     flat, unravel = ravel_pytree(k)
@@ -312,6 +310,8 @@ def test_hyperparameter_gradients_match_central_differences(name):
         # gradient wrong, or the kernel's autodiff itself?
         eager = np.asarray(ravel_pytree(jax.grad(_objective)(k, X0, X0))[0])
         where = "jit(grad) disagrees with eager grad" if np.allclose(eager, fd, **tol) else "autodiff disagrees"
+        if name in _XLA_MISCOMPILED_ON_SOME_CPUS and where.startswith("jit"):
+            pytest.xfail(f"known XLA CPU miscompilation of jit(grad) for {name}; eager grad is right")
         np.testing.assert_allclose(grad, fd, **tol, err_msg=f"{where}; eager grad = {eager}")
 
 
