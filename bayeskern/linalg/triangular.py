@@ -22,6 +22,13 @@ def logdet_from_cholesky(L):
     return 2.0 * jnp.sum(jnp.log(jnp.diagonal(L, axis1=-2, axis2=-1)), axis=-1)
 
 
+#: Below this size the XLA formulation is used: its extra flops cost less than the host
+#: callback's round trip, which on a loaded machine (threads descheduled) can take
+#: milliseconds and dominated small fits (a 12-point MAP fit: 11-22 s with the callback,
+#: 2.3 s without, at load average 12-15).
+POTRI_MIN_SIZE = 256
+
+
 def inverse_from_cholesky(L):
     """``K⁻¹`` ``(n, n)`` from ``L`` ``(n, n)``, exactly symmetric.
 
@@ -29,11 +36,11 @@ def inverse_from_cholesky(L):
     through ``jax.pure_callback``: XLA has no triangular inverse, and
     ``L⁻ᵀ L⁻¹`` by a triangular solve against the identity and a full
     matrix product costs ``3n³`` flops, about four Cholesky factorisations
-    (measured: ``potri`` ≈ 1.4-2 Choleskys). On accelerators, or under
+    (measured: ``potri`` ≈ 1.4-2 Choleskys). For ``n < POTRI_MIN_SIZE``, on accelerators, or under
     ``BAYESKERN_XLA_INVERSE=1``, the XLA formulation is used. A factor with
     NaNs (failed Cholesky) gives NaNs, never an exception.
     """
-    if L.ndim == 2 and L.dtype in (jnp.float32, jnp.float64) and _lapack_ok():
+    if L.ndim == 2 and L.shape[-1] >= POTRI_MIN_SIZE and L.dtype in (jnp.float32, jnp.float64) and _lapack_ok():
         return _lapack_inverse(L)
     Linv = solve_triangular(L, jnp.eye(L.shape[-1], dtype=L.dtype), lower=True)
     return Linv.T @ Linv

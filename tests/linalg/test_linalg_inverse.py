@@ -6,9 +6,15 @@ import numpy as np
 import pytest
 
 import bayeskern  # noqa: F401  (float64)
-from bayeskern.linalg import gaussian_logpdf, inverse_from_cholesky
+from bayeskern.linalg import gaussian_logpdf, inverse_from_cholesky, triangular
 
 RNG = np.random.default_rng(4)
+
+
+@pytest.fixture(autouse=True)
+def _lapack_at_every_size(monkeypatch):
+    """The matrices here are small; take the LAPACK path for them too (read at trace time)."""
+    monkeypatch.setattr(triangular, "POTRI_MIN_SIZE", 0)
 
 
 def _spd(n, dtype):
