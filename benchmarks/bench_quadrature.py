@@ -1,16 +1,21 @@
-"""Bayesian quadrature on the Genz test families vs Monte Carlo and scrambled Sobol.
+"""Bayesian quadrature on the Genz test families vs Monte Carlo, scrambled Sobol and kernel herding.
 
 Relative error |estimate - truth| / |truth| against the number of evaluations
 n, medians over seeds (each seed redraws the Genz offsets u and the random
-designs), BQ z-scores (error / posterior sd) and wall time per BQ fit. BQ:
-RBF with ARD, MAP hyperparameters (``bayeskern.quadrature.fit_kernel``), a
-flat-prior-free constant offset, on a scrambled-Sobol design.
+designs). BQ: RBF with ARD plus a constant offset, MAP hyperparameters
+(``bayeskern.quadrature.fit_kernel``), on a scrambled-Sobol design; z-scores
+(error / posterior sd) for MAP and, at the ``--nuts d:n`` pairs, for the same
+points with hyperparameters marginalised by NUTS (the integral's posterior a
+mixture). Herding: the equal-weight mean of f on kernel-herding points (RBF,
+lengthscale 0.2·√d, 4096 Sobol candidates). Markdown tables.
 
-Also the 1-D integrand exp(-x² - sin²(3x)) on [-3, 3] with 20 points chosen
-by integral-variance reduction (the Emukit tutorial's example).
+Then the 1-D integrand exp(-x² - sin²(3x)) on [-3, 3] (Emukit's BQ tutorial
+integrand, ``hennig1D``) with 20 points chosen by integral-variance reduction:
+MAP vs NUTS hyperparameters, RBF vs Matérn 5/2, against the value from
+``scipy.integrate.quad``.
 
 Run: ``python benchmarks/bench_quadrature.py [--quick] [--threads N] [--dims 1,2] [--ns 16,64]
-[--seeds 3] [--families gaussian,oscillatory]``.
+[--seeds 3] [--families gaussian,oscillatory] [--nuts 1:16,2:32] [--emukit-seeds 3] [--no-genz] [--no-emukit]``.
 """
 
 from __future__ import annotations
@@ -24,13 +29,15 @@ from _bench_util import configure_threads, environment_report
 
 THREADS = configure_threads()
 
+import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 from scipy.integrate import quad  # noqa: E402
 from scipy.special import erf  # noqa: E402
 
 import bayeskern  # noqa: E402,F401
-from bayeskern.quadrature import Uniform, integrate, monte_carlo, sobol  # noqa: E402
+from bayeskern.kernels import RBF, Matern52  # noqa: E402
+from bayeskern.quadrature import Uniform, integrate, kernel_herding, monte_carlo, sobol  # noqa: E402
 
 H = {"oscillatory": 9.0, "product_peak": 7.25, "corner_peak": 1.85, "gaussian": 7.03, "continuous": 20.4,
      "discontinuous": 4.3}
@@ -73,48 +80,97 @@ def _opt(flag, default, cast=int):
     return default
 
 
+def _z(est, sd, exact):
+    return (est - exact) / sd if sd > 0 else np.inf
+
+
+def _bq(f_or_data, meas, n, hyper, seed, kernel=RBF, **kw):
+    """(estimate, sd) of one BQ run; NaNs (reported) if the fit fails."""
+    try:
+        r = integrate(f_or_data, meas, n, design="sobol", hyper=hyper, seed=seed, kernel=kernel, **kw)
+        return float(r.mean), float(r.sd), r
+    except Exception as err:  # report, do not hide, a failed fit
+        print(f"  BQ ({hyper}) failed: {err}")
+        return np.nan, np.nan, None
+
+
+def genz_table(families, dims, ns, seeds, nuts_cases):
+    print("\n| family | d | n | BQ-MAP rel err | MC rel err | Sobol rel err | herding rel err | MC/BQ | "
+          "MAP \\|z\\|<2 | MAP med \\|z\\| | NUTS \\|z\\|<2 | NUTS rel err | BQ s |")
+    print("|" + "---|" * 13)
+    herd_cache = {}
+    for family, d, n in itertools.product(families, dims, ns):
+        meas = Uniform(np.zeros(d), np.ones(d))
+        if d not in herd_cache:  # greedy: the first n points of the longest run are the n-point design
+            herd_cache[d] = kernel_herding(RBF(lengthscale=0.2 * math.sqrt(d)), meas, max(ns), candidates=4096)
+        bq, mc, qm, hd, zs, zn, bqn, times = [], [], [], [], [], [], [], []
+        run_nuts = (family, d, n) in nuts_cases or ("*", d, n) in nuts_cases
+        for s in range(seeds):
+            f, exact = genz(family, d, np.random.default_rng(100 * s + d))
+            fx = jax.jit(jax.vmap(f))
+            scale = abs(exact)
+            t0 = time.perf_counter()
+            est, sd, r = _bq(f, meas, n, "map", s)
+            times.append(time.perf_counter() - t0)
+            bq.append(abs(est - exact) / scale)
+            zs.append(_z(est, sd, exact))
+            if run_nuts and r is not None:
+                en, sn, _ = _bq((r.X, r.fX), meas, None, "nuts", s, num_warmup=300, num_samples=300, num_chains=2)
+                zn.append(_z(en, sn, exact))
+                bqn.append(abs(en - exact) / scale)
+            mc.append(abs(float(fx(monte_carlo(meas, n, seed=s)).mean()) - exact) / scale)
+            qm.append(abs(float(fx(sobol(meas, n, seed=s + 1000)).mean()) - exact) / scale)
+            hd.append(abs(float(fx(herd_cache[d][:n]).mean()) - exact) / scale)
+        b, m, q, h = np.nanmedian(bq), np.median(mc), np.median(qm), np.median(hd)
+        z = np.abs(np.asarray(zs))
+        nz = f"{np.mean(np.abs(zn) < 2):.2f}" if zn else "-"
+        ne = f"{np.nanmedian(bqn):.2e}" if bqn else "-"
+        print(f"| {family} | {d} | {n} | {b:.2e} | {m:.2e} | {q:.2e} | {h:.2e} | {m / b:.1f} | {np.mean(z < 2):.2f} | "
+              f"{np.nanmedian(z):.2f} | {nz} | {ne} | {np.median(times):.2f} |", flush=True)
+
+
+def emukit(seeds):
+    """exp(-x² - sin²(3x)) on [-3, 3] (Lebesgue), 20 IVR points from 5 Sobol points; MAP vs NUTS, RBF vs Matérn 5/2."""
+    truth, abserr = quad(lambda x: np.exp(-x * x - np.sin(3 * x) ** 2), -3, 3, limit=200, epsabs=1e-14, epsrel=1e-13)
+    print(f"\nexp(-x^2 - sin^2 3x) on [-3, 3]: truth {truth:.12f} (scipy.integrate.quad, abs err {abserr:.1e}); "
+          "20 points: 5 Sobol + 15 by integral-variance reduction, MAP refits every 5")
+    print("\n| kernel | seed | hyper | estimate | sd | 95% interval | rel err | z | s |")
+    print("|" + "---|" * 9)
+    meas = Uniform(-3.0, 3.0, normalized=False)
+    f = lambda x: jnp.exp(-x[0] ** 2 - jnp.sin(3 * x[0]) ** 2)  # noqa: E731
+    zs = {}
+    for kern, seed in itertools.product((RBF, Matern52), range(seeds)):
+        t0 = time.perf_counter()
+        r = integrate(f, meas, 20, design="ivr", initial=5, kernel=kern, seed=seed)
+        runs = [("MAP", r, time.perf_counter() - t0)]
+        t0 = time.perf_counter()
+        rn = integrate((r.X, r.fX), meas, kernel=kern, hyper="nuts", num_warmup=500, num_samples=500, seed=seed)
+        runs.append(("NUTS", rn, time.perf_counter() - t0))
+        for hyper, res, sec in runs:
+            lo, hi = res.interval(0.95)
+            z = _z(float(res.mean), float(res.sd), truth)
+            zs.setdefault((kern.__name__, hyper), []).append(z)
+            print(f"| {kern.__name__} | {seed} | {hyper} | {float(res.mean):.5f} | {float(res.sd):.5f} | "
+                  f"[{lo:.5f}, {hi:.5f}] | {abs(float(res.mean) - truth) / truth:.2e} | {z:.2f} | {sec:.1f} |",
+                  flush=True)
+    for (k, hyper), z in zs.items():
+        print(f"{k} {hyper}: |z| < 2 in {np.mean(np.abs(z) < 2):.2f} of {len(z)} designs, median |z| "
+              f"{np.median(np.abs(z)):.2f}")
+
+
 def main():
     quick = "--quick" in sys.argv
     dims = _opt("--dims", (1, 2, 5) if quick else (1, 2, 3, 5, 10))
     ns = _opt("--ns", (16, 64) if quick else (16, 32, 64, 128))
     seeds = _opt("--seeds", (3,) if quick else (5,))[0]
     families = [f for f in H if f in _opt("--families", tuple(H), str)]
+    # NUTS-marginalised z-scores at (d, n) pairs, every family: --nuts 1:16,2:32
+    nuts_cases = {("*", int(a), int(b)) for a, b in (c.split(":") for c in _opt("--nuts", (), str))}
     print(environment_report(THREADS))
-    print(f"{'family':14s} {'d':>2s} {'n':>4s} {'BQ rel err':>11s} {'MC rel err':>11s} {'Sobol rel err':>13s} "
-          f"{'MC/BQ':>8s} {'|z|<2':>6s} {'med |z|':>8s} {'BQ s':>6s}")
-    for family, d, n in itertools.product(families, dims, ns):
-        bq, mc, qm, zs, times = [], [], [], [], []
-        for s in range(seeds):
-            f, exact = genz(family, d, np.random.default_rng(100 * s + d))
-            meas = Uniform(np.zeros(d), np.ones(d))
-            t0 = time.perf_counter()
-            try:
-                r = integrate(f, meas, n, design="sobol", seed=s)
-                est, sd = float(r.mean), float(r.sd)
-            except Exception as err:  # report, do not hide, a failed fit
-                print(f"  BQ failed for {family} d={d} n={n} seed={s}: {err}")
-                est, sd = np.nan, np.nan
-            times.append(time.perf_counter() - t0)
-            scale = abs(exact)
-            bq.append(abs(est - exact) / scale)
-            zs.append((est - exact) / sd if sd > 0 else np.inf)
-            fx = lambda X: np.asarray([float(f(x)) for x in X])  # noqa: E731
-            mc.append(abs(fx(monte_carlo(meas, n, seed=s)).mean() - exact) / scale)
-            qm.append(abs(fx(sobol(meas, n, seed=s + 1000)).mean() - exact) / scale)
-        b, m, q = np.nanmedian(bq), np.median(mc), np.median(qm)
-        z = np.abs(np.asarray(zs))
-        print(f"{family:14s} {d:2d} {n:4d} {b:11.2e} {m:11.2e} {q:13.2e} {m / b:8.1f} {np.mean(z < 2):6.2f} "
-              f"{np.nanmedian(z):8.2f} {np.median(times):6.2f}")
-    # The Emukit tutorial integrand with a 20-point IVR design.
-    truth = quad(lambda x: np.exp(-x * x - np.sin(3 * x) ** 2), -3, 3, limit=200)[0]
-    meas = Uniform(-3.0, 3.0, normalized=False)
-    f = lambda x: jnp.exp(-x[0] ** 2 - jnp.sin(3 * x[0]) ** 2)  # noqa: E731
-    t0 = time.perf_counter()
-    r = integrate(f, meas, 20, design="ivr", initial=5)
-    lo, hi = r.interval(0.95)
-    print(f"\nexp(-x^2 - sin^2 3x) on [-3, 3], 20 IVR points: estimate {float(r.mean):.5f} +- {float(r.sd):.5f} "
-          f"(95% [{lo:.5f}, {hi:.5f}]), truth {truth:.5f}, rel err {abs(float(r.mean) - truth) / truth:.2e}, "
-          f"{time.perf_counter() - t0:.1f} s")
+    if "--no-genz" not in sys.argv:
+        genz_table(families, dims, ns, seeds, nuts_cases)
+    if "--no-emukit" not in sys.argv:
+        emukit(_opt("--emukit-seeds", (1,) if quick else (3,))[0])
 
 
 if __name__ == "__main__":

@@ -225,7 +225,8 @@ def embed(kernel: Kernel, measure: Measure, X, *, qmc_points: int = 4096, qmc_re
     if warn:
         detail = ""
         if is_concrete(z_err) and is_concrete(i_err):
-            detail = f" (standard errors: kernel mean up to {float(jnp.max(z_err)):.2e}, initial error {float(i_err):.2e})"
+            detail = (f" (standard errors: kernel mean up to {float(jnp.max(z_err)):.2e}, "
+                      f"initial error {float(i_err):.2e})")
         warnings.warn(
             f"no closed-form kernel mean for {type(kernel).__name__} under {type(measure).__name__}; using "
             f"randomised QMC with {qmc_replicates} x {qmc_points} scrambled Sobol points{detail}",

@@ -19,17 +19,20 @@ import numpyro.distributions as dist
 from numpyro import handlers
 from numpyro.infer.util import log_density
 
-from bayeskern.quadrature.design import maximize
+from bayeskern.kernels import RBF
+from bayeskern.quadrature.design import multistart, pad_points
+from bayeskern.quadrature.hyper import fit_kernel
 from bayeskern.quadrature.measures import Gaussian, Uniform
 from bayeskern.quadrature.posterior import IntegralPosterior
 from bayeskern.quadrature.qmc import sobol
-from bayeskern.quadrature.warped import wsabi_l
+from bayeskern.quadrature.warped import wsabi_acquisition, wsabi_l
 
 
 @dataclass
 class EvidenceResult:
     """``log_evidence`` (log of the posterior mean of ``p(y)``), ``log_sd`` (sd of ``p(y)`` / its mean),
-    the scaled integral's ``posterior``, the evaluation points ``X`` ``(n, D)`` and log likelihoods ``loglik`` ``(n,)``."""
+    the scaled integral's ``posterior``, the evaluation points ``X`` ``(n, D)`` and log likelihoods
+    ``loglik`` ``(n,)``."""
 
     log_evidence: float
     log_sd: float
@@ -102,7 +105,7 @@ def log_likelihood_fn(model, shapes, args, kwargs):
 
 
 def evidence(model, *args, n: int = 40, initial: int | None = None, method: str = "wsabi", seed: int = 0,
-             qmc_points: int = 1024, **kwargs) -> EvidenceResult:
+             qmc_points: int = 1024, refit_every: int = 4, **kwargs) -> EvidenceResult:
     """Estimate the evidence of ``model(*args, **kwargs)`` with ``n`` likelihood evaluations.
 
     Args:
@@ -114,6 +117,8 @@ def evidence(model, *args, n: int = 40, initial: int | None = None, method: str 
             (plain BQ on the scaled likelihood at ``n`` Sobol points).
         seed: design seed.
         qmc_points: QMC points for the WSABI-L variance.
+        refit_every: the square-root GP's MAP hyperparameters are refitted every this many
+            new points while selecting (and once more for the final estimate).
     """
     from bayeskern.quadrature.integrate import integrate
 
@@ -130,14 +135,22 @@ def evidence(model, *args, n: int = 40, initial: int | None = None, method: str 
     else:
         X = sobol(measure, min(n, initial or 4 * D + 4), seed=seed)
         ll = loglik(X)
-        while True:
-            ref = jnp.max(ll)
-            post, st = wsabi_l(X, jnp.exp(ll - ref), measure, qmc_points=qmc_points, seed=seed, return_state=True)
-            if X.shape[0] >= n:
-                break
-            x, _ = maximize(st.acquisition, measure, starts=32, steps=60, seed=seed + X.shape[0])
+        kernel, since = None, 0
+        while X.shape[0] < n:
+            fX = jnp.exp(ll - jnp.max(ll))
+            alpha = 0.8 * jnp.min(fX)
+            if kernel is None or since >= refit_every:  # MAP refits are the costly part of a step
+                g = np.sqrt(2.0 * np.maximum(np.asarray(fX - alpha), 0.0))
+                kernel, since = fit_kernel(X, g, RBF, offset=0.0, seed=seed)[0], 0
+            pad, mask = pad_points(measure, X)
+            fpad = jnp.concatenate([fX, jnp.zeros(pad.shape[0] - X.shape[0])])
+            U0 = measure.to_unconstrained(sobol(measure, 32, seed=seed + X.shape[0]))
+            x, _ = multistart(wsabi_acquisition, (kernel, measure, pad, mask, fpad, alpha), measure, U0, 60)
             X = jnp.concatenate([X, x[None]])
             ll = jnp.concatenate([ll, loglik(x[None])])
+            since += 1
+        ref = jnp.max(ll)
+        post = wsabi_l(X, jnp.exp(ll - ref), measure, qmc_points=qmc_points, seed=seed)
     m = float(post.mean)
     if not m > 0:
         raise FloatingPointError(f"the estimated scaled evidence is not positive ({m}); use more evaluations")

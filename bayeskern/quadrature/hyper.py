@@ -16,13 +16,12 @@ import numpy as np
 from numpyro.distributions import biject_to
 from scipy.optimize import minimize
 
-from bayeskern.gp import GaussianProcess
 from bayeskern.kernels import RBF, Constant
 from bayeskern.priors import default_priors
-from bayeskern.quadrature.model import offset_variance
+from bayeskern.quadrature.model import BQMarginal, offset_variance
 
 
-def _neg_log_post(u, X, y, priors, offset, noise, kernel_cls):
+def _neg_log_post(u, X, y, mask, priors, offset, noise, kernel_cls):
     values, lp = {}, 0.0
     for key, prior in priors.items():
         t = biject_to(prior.support)
@@ -30,7 +29,8 @@ def _neg_log_post(u, X, y, priors, offset, noise, kernel_cls):
         lp = lp + jnp.sum(prior.log_prob(val)) + jnp.sum(t.log_abs_det_jacobian(u[key], val))
         values[key] = val
     k = kernel_cls(**values) + Constant(variance=offset)
-    ll = GaussianProcess(k, X, noise=noise, method="dense").log_prob(y)
+    marginal = BQMarginal(k, X, noise, mask)
+    ll = marginal.log_prob(jnp.where(mask, y, 0.0)) - marginal.padding_log_prob()
     out = -(ll + lp)
     return jnp.where(jnp.isfinite(out), out, jnp.inf)
 
@@ -52,8 +52,14 @@ def fit_kernel(X, y, kernel_cls=RBF, *, ard: bool = True, offset=None, noise=Non
     ard = ard and "lengthscale" in kernel_cls._params and X.shape[1] > 1
     priors = dict(default_priors(kernel_cls, X, y, ard=ard)) if priors is None else dict(priors)
     c = offset_variance(y) if offset is None else float(offset)
-    nz = jnp.zeros(()) if noise is None else jnp.asarray(noise)
-    Xj, yj = jnp.asarray(X), jnp.asarray(y)
+    n = X.shape[0]
+    # Pad to the next power of two (>= 8): refits of a growing design share one compilation.
+    size = max(8, 1 << max(n - 1, 0).bit_length())
+    nz = np.zeros(size)
+    nz[:n] = 0.0 if noise is None else np.broadcast_to(np.asarray(noise, dtype=float), (n,))
+    Xj = jnp.asarray(np.concatenate([X, np.broadcast_to(X.mean(0), (size - n, X.shape[1]))]))
+    yj = jnp.asarray(np.concatenate([y, np.zeros(size - n)]))
+    mask = jnp.arange(size) < n
     keys = list(priors)
     shapes = {key: priors[key].event_shape for key in keys}
     sizes = [int(np.prod(shapes[key])) for key in keys]
@@ -66,7 +72,7 @@ def fit_kernel(X, y, kernel_cls=RBF, *, ard: bool = True, offset=None, noise=Non
         return out
 
     def fun(v):
-        val, grad = _value_and_grad(unflat(v), Xj, yj, priors, c, nz, kernel_cls=kernel_cls)
+        val, grad = _value_and_grad(unflat(v), Xj, yj, mask, priors, c, jnp.asarray(nz), kernel_cls=kernel_cls)
         return val, jnp.concatenate([jnp.ravel(grad[key]) for key in keys])
 
     rng = jax.random.PRNGKey(seed)

@@ -95,7 +95,9 @@ class Uniform(Measure):
         lo = np.atleast_1d(np.asarray(lower, dtype=float))
         hi = np.atleast_1d(np.asarray(upper, dtype=float))
         if lo.ndim != 1 or lo.shape != hi.shape:
-            raise ValueError(f"lower and upper must be scalars or (d,) arrays of one shape, got {lo.shape} and {hi.shape}")
+            raise ValueError(
+                f"lower and upper must be scalars or (d,) arrays of one shape, got {lo.shape} and {hi.shape}"
+            )
         if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
             raise ValueError(f"lower and upper must be finite, got {lo} and {hi}")
         if np.any(hi <= lo):

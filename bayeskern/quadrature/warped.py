@@ -28,30 +28,46 @@ from bayeskern.quadrature.qmc import sobol
 
 
 class WSABIState:
-    """The square-root GP of a WSABI-L model: ``kernel``, points ``X`` ``(n, d)``, ``alpha``, weights ``w`` ``(n,)``."""
+    """The square-root GP of a WSABI-L model: ``kernel``, points ``X`` ``(n, d)``, ``alpha``, weights ``w`` ``(n,)``.
 
-    def __init__(self, kernel, measure, X, fX, alpha):
+    ``mask`` ``(n,)`` (optional) marks padding rows of ``X`` that are ignored
+    (their covariances are zeroed), so designs of growing size share one compilation.
+    """
+
+    def __init__(self, kernel, measure, X, fX, alpha, mask=None):
         self.kernel, self.measure, self.X, self.alpha = kernel, measure, X, alpha
-        g = jnp.sqrt(2.0 * jnp.maximum(fX - alpha, 0.0))
-        self.L = cholesky(kernel(X), name="k(X, X)")
+        n = X.shape[0]
+        self.keep = jnp.ones((n,), bool) if mask is None else jnp.asarray(mask, bool)
+        g = jnp.where(self.keep, jnp.sqrt(2.0 * jnp.maximum(fX - alpha, 0.0)), 0.0)
+        K = jnp.where(self.keep[:, None] & self.keep[None, :], kernel(X), jnp.eye(n, dtype=X.dtype))
+        self.L = cholesky(K, name="k(X, X)")
         self.w = jax.scipy.linalg.solve_triangular(self.L.T, jax.scipy.linalg.solve_triangular(self.L, g, lower=True),
                                                    lower=False)
 
+    def _k(self, T):
+        return jnp.where(self.keep[:, None], self.kernel(self.X, T), 0.0)
+
     def g_mean(self, T):
-        return self.kernel(T, self.X) @ self.w
+        return self._k(T).T @ self.w
 
     def g_cov(self, T1, T2):
-        B1 = jax.scipy.linalg.solve_triangular(self.L, self.kernel(self.X, T1), lower=True)
-        B2 = jax.scipy.linalg.solve_triangular(self.L, self.kernel(self.X, T2), lower=True)
+        B1 = jax.scipy.linalg.solve_triangular(self.L, self._k(T1), lower=True)
+        B2 = jax.scipy.linalg.solve_triangular(self.L, self._k(T2), lower=True)
         return self.kernel(T1, T2) - B1.T @ B2
 
     def acquisition(self, x):
         """Uncertainty sampling on the warped model: ``m_g(x)² σ_g²(x) p(x)²`` for one point ``(d,)``."""
         x = x[None, :]
         m = self.g_mean(x)[0]
-        B = jax.scipy.linalg.solve_triangular(self.L, self.kernel(self.X, x)[:, 0], lower=True)
+        B = jax.scipy.linalg.solve_triangular(self.L, self._k(x)[:, 0], lower=True)
         var = jnp.maximum(self.kernel.diag(x)[0] - B @ B, 0.0)
         return m**2 * var * self.measure.density(x)[0] ** 2
+
+
+def wsabi_acquisition(kernel, measure, X, mask, fX, alpha):
+    """WSABI-L uncertainty sampling as a function of one point (a module-level factory for
+    :func:`~bayeskern.quadrature.design.multistart`); arguments as for :class:`WSABIState`."""
+    return WSABIState(kernel, measure, X, fX, alpha, mask).acquisition
 
 
 def _q_matrix(kernel, measure, X, qmc_points, seed):

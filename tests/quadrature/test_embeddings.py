@@ -50,8 +50,8 @@ def test_box_1d_against_quad(family, ell):
 
 def gauss_legendre_box(lo, hi, n=60):
     x, w = np.polynomial.legendre.leggauss(n)
-    nodes = [0.5 * (h - l) * x + 0.5 * (h + l) for l, h in zip(lo, hi)]
-    weights = [0.5 * (h - l) * w for l, h in zip(lo, hi)]
+    nodes = [0.5 * (h - lo_) * x + 0.5 * (h + lo_) for lo_, h in zip(lo, hi)]
+    weights = [0.5 * (h - lo_) * w for lo_, h in zip(lo, hi)]
     P = np.array(list(itertools.product(*nodes)))
     W = np.prod(np.array(list(itertools.product(*weights))), axis=1)
     return P, W
