@@ -7,7 +7,8 @@
 * acquisition objects (:mod:`bayeskern.optimize.acqf`): analytic, Monte-Carlo batch (qEI/qPI/qUCB),
   noisy EI, Thompson sampling (pathwise), max-value entropy search.
 * :func:`maximize_acquisition`: jit/vmap multi-start Adam from Sobol raw candidates.
-* Cox-process BO (:mod:`bayeskern.optimize.cox`): windows of events, intensity acquisitions.
+* Cox-process BO (:mod:`bayeskern.optimize.cox`, :class:`CoxSearch`): windows of events, intensity
+  acquisitions, on the Gaussian Cox-process surrogate :class:`CoxSurrogate` built from ``bayeskern.cox``.
 * :mod:`bayeskern.optimize.test_functions`: Branin, Hartmann-6, Ackley.
 """
 
@@ -19,14 +20,19 @@ from bayeskern.optimize.acquisitions import (
     probability_of_improvement,
     upper_confidence_bound,
 )
+from bayeskern.optimize.cox import COX_ACQUISITIONS, CoxSearch
+from bayeskern.optimize.cox_surrogate import CoxSurrogate
 from bayeskern.optimize.maximize import maximize_acquisition, raw_candidates
 from bayeskern.optimize.optimizer import ACQUISITIONS, BOState, Optimizer
 from bayeskern.optimize.surrogate import GPSurrogate
 
 __all__ = [
     "ACQUISITIONS",
+    "COX_ACQUISITIONS",
     "Analytic",
     "BOState",
+    "CoxSearch",
+    "CoxSurrogate",
     "GPSurrogate",
     "MaxValueEntropy",
     "MonteCarlo",

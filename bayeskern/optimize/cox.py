@@ -1,29 +1,34 @@
-"""Cox-process Bayesian optimisation: search a region for where events concentrate.
+"""Cox-process Bayesian optimisation: search a box for where events concentrate, one window at a time.
 
 An evaluation opens a *window* (a box of fixed half-width around a chosen
 centre) and observes every event of an unknown intensity ``λ(x)`` inside it.
-The surrogate is a minimal binned log-Gaussian Cox process (Møller et al.
-1998) defined here, because ``bayeskern.cox`` had no usable model when this
-was written: the box is cut into ``G`` bins per axis, the latent
-log-intensity on the bin centres is ``f ~ GP(m, k)`` (Matérn-5/2), and the
-data are, per bin ``g``, the event count ``C_g`` and the exposure ``E_g``
-(bin volume times the number of windows that covered it):
-``C_g ~ Poisson(E_g exp(f_g))`` — exact for a piecewise-constant intensity.
+The surrogate is the Gaussian Cox process of
+:mod:`bayeskern.optimize.cox_surrogate` (grid, binned likelihood and links
+from :mod:`bayeskern.cox`; Laplace posteriors averaged over kernel
+hyperparameters).
 
-Inference: Laplace's method (Newton, Rasmussen & Williams 2006 Alg. 3.1/3.2)
-for ``f | C``; the kernel lengthscale and variance by maximising the Laplace
-marginal likelihood over a small grid (vectorised); the mean is the log of
-the pooled rate. Acquisitions (all on the grid, vectorised) with
-``f ~ N(μ, σ²)`` per bin and ``λ* = max_g exp(μ_g)`` the best
-posterior-median intensity:
+Acquisitions score candidate windows (centres on a regular grid of valid
+positions). With ``f̄_w`` the average of the latent field over window ``w``
+-- Gaussian under each Laplace component, mean ``c_wᵀ μ / |w|``, variance
+``‖V c_w‖² / |w|²`` with ``c_w`` the cell-window overlaps -- and
+``λ̄_w = g(f̄_w)`` the window's (for the log link: geometric-mean)
+intensity:
 
-* ``"ucb"``: ``μ + √β σ`` (an upper quantile of ``log λ``);
-* ``"pi"``: ``P(λ > λ*) = Φ((μ − log λ*)/σ)``;
-* ``"ei"``: ``E[(λ − λ*)+] = e^{μ+σ²/2} Φ((μ + σ² − log λ*)/σ) − λ* Φ((μ − log λ*)/σ)`` (log-normal);
-* ``"count"``: expected number of events in the window, ``Σ_g vol_g e^{μ_g+σ²_g/2}``;
-* ``"changepoint"``: expected squared jump of ``log λ`` between neighbouring
-  bins, ``E[(f_{g+1} − f_g)²] = (μ_{g+1} − μ_g)² + Var(f_{g+1} − f_g)``,
-  summed over axes: it seeks where the intensity changes fastest.
+* ``"ucb"``: ``E f̄_w + √β sd f̄_w``, an upper quantile of ``λ̄_w``;
+* ``"pi"``: ``P(λ̄_w > λ*) = Φ((E f̄_w − g⁻¹(λ*)) / sd f̄_w)``;
+* ``"ei"``: ``E[(λ̄_w − λ*)+]``; log link: ``e^{μ+σ²/2} Φ((μ + σ² − log λ*)/σ) − λ* Φ((μ − log λ*)/σ)``
+  (log-normal), other links by Gauss-Hermite quadrature;
+* ``"count"``: expected number of events in the window ``Σ_c c_wc E[g(f_c)]``
+  (``e^{μ_c + σ_c²/2}`` for the log link);
+* ``"changepoint"``: mean over the window of the expected squared jump of
+  ``f`` between neighbouring cells, ``E[(f_b − f_a)²] = (μ_b − μ_a)² +
+  Var(f_b − f_a)``: it seeks where the intensity changes fastest.
+
+``λ*`` is the largest window intensity under the posterior mean of ``f̄``.
+Every acquisition is averaged over the hyperparameter components with their
+posterior weights (fully Bayesian over the kernel hyperparameters).
+Scoring whole windows (not the centre cell) makes the search prefer windows
+that do not overlap what it has already seen.
 """
 
 from __future__ import annotations
@@ -36,67 +41,39 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import ndtr
 
-from bayeskern.kernels import Matern52
-from bayeskern.linalg import cholesky
-from bayeskern.linalg.triangular import cho_solve
+from bayeskern.optimize.cox_surrogate import CoxPosterior, CoxSurrogate
 
-__all__ = ["COX_ACQUISITIONS", "CoxSearch", "laplace_poisson"]
+__all__ = ["COX_ACQUISITIONS", "CoxSearch", "window_scores"]
 
 COX_ACQUISITIONS = ("ucb", "pi", "ei", "count", "changepoint")
+_GH_X, _GH_W = np.polynomial.hermite_e.hermegauss(40)  # ∫ h(x) φ(x) dx ≈ Σ w h(x) / √(2π)
+_GH_W = _GH_W / math.sqrt(2 * math.pi)
 
 
-def laplace_poisson(K, m, counts, exposure, num_newton: int = 30):
-    """Laplace approximation of ``f | C`` for ``C_g ~ Poisson(E_g e^{f_g})``, ``f ~ N(m, K)``.
-
-    Args:
-        K: prior covariance ``(G, G)``; m: prior mean ``(G,)`` or scalar.
-        counts, exposure: ``(G,)`` (zero exposure = unobserved bin).
-
-    Returns:
-        ``(f_hat (G,), cov (G, G), log_marginal)``: mode, Laplace posterior covariance
-        ``(K⁻¹ + W)⁻¹`` and the Laplace approximation of ``log p(C)`` (up to the constant ``−Σ log C_g!``).
-    """
-    G = K.shape[0]
-    m = jnp.broadcast_to(m, (G,))
-
-    def newton(carry, _):
-        f, _ = carry
-        w = exposure * jnp.exp(f)
-        sw = jnp.sqrt(w)
-        B = jnp.eye(G) + sw[:, None] * K * sw[None, :]
-        L = cholesky(B, name="Laplace B")
-        b = w * (f - m) + (counts - w)
-        a = b - sw * cho_solve(L, sw * (K @ b))
-        return (m + K @ a, a), None
-
-    (f, alpha), _ = jax.lax.scan(newton, (m, jnp.zeros(G)), None, length=num_newton)
-    w = exposure * jnp.exp(f)
-    sw = jnp.sqrt(w)
-    L = cholesky(jnp.eye(G) + sw[:, None] * K * sw[None, :], name="Laplace B")
-    a = cho_solve(L, sw[:, None] * K)  # B⁻¹ W½ K
-    cov = K - (sw[:, None] * K).T @ a
-    loglik = jnp.sum(counts * (jnp.log(jnp.where(exposure > 0, exposure, 1.0)) + f) - w)
-    log_marg = -0.5 * alpha @ (f - m) + loglik - jnp.sum(jnp.log(jnp.diagonal(L)))
-    return f, cov, log_marg
+def _gauss_expect(fn, mu, sd):
+    """``E[fn(X)]`` for ``X ~ N(mu, sd²)`` elementwise, by 40-point Gauss-Hermite."""
+    x = mu[..., None] + sd[..., None] * jnp.asarray(_GH_X)
+    return jnp.sum(jnp.asarray(_GH_W) * fn(x), axis=-1)
 
 
 class CoxSearch:
     """Ask/tell search for the region of highest event intensity, one window per evaluation.
 
     Args:
-        bounds: ``(d, 2)`` box (``d`` = 1 or 2 keeps the grid small).
+        bounds: ``(d, 2)`` box (``d`` = 1 or 2).
         half_width: window half-width per axis, scalar or ``(d,)`` (original units).
         acquisition: one of ``COX_ACQUISITIONS``.
-        grid: bins per axis.
-        beta: UCB weight.
+        beta: UCB weight (default 16, i.e. 4 posterior sds: the window average has a smaller sd than a
+            cell, and a narrow peak in an unexplored part of the box is invisible to the model until a
+            window covers it, so the search has to lean towards exploring).
+        num_candidates: candidate window centres per axis (default: the grid size, at most 16 in 2-D).
         seed: integer seed (the first window is random).
+        surrogate: a :class:`CoxSurrogate` over ``bounds`` (default: dense field, 40 cells in 1-D;
+            HSGP field with 10 x 10 basis functions on 24 x 24 cells in 2-D).
     """
 
-    LENGTHSCALES = (0.03, 0.06, 0.12, 0.25)
-    VARIANCES = (1.0, 4.0)
-
-    def __init__(self, bounds, half_width, *, acquisition: str = "ucb", grid: int = 40, beta: float = 4.0,
-                 seed: int = 0):
+    def __init__(self, bounds, half_width, *, acquisition: str = "ucb", beta: float = 16.0,
+                 num_candidates: int | None = None, seed: int = 0, surrogate: CoxSurrogate | None = None, **kw):
         b = np.asarray(bounds, float)
         if b.ndim != 2 or b.shape[1] != 2 or not np.all(b[:, 0] < b[:, 1]) or not np.all(np.isfinite(b)):
             raise ValueError(f"bounds must be a finite (d, 2) array with lower < upper, got {b.tolist()}")
@@ -106,46 +83,46 @@ class CoxSearch:
         hw = np.broadcast_to(np.asarray(half_width, float), (d,)).copy()
         if not np.all(hw > 0) or np.any(2 * hw > b[:, 1] - b[:, 0]):
             raise ValueError("half_width must be positive and the window no wider than the box")
-        if int(grid) < 4 or int(grid) ** d > 4096:
-            raise ValueError(f"grid must be >= 4 with grid**d <= 4096 bins, got grid={grid}, d={d}")
+        if not beta > 0:
+            raise ValueError(f"beta must be positive, got {beta}")
+        if surrogate is None:
+            # The window is sized to the regions sought, so the prior expects structure at its width.
+            scale = float(np.mean(2 * hw / (b[:, 1] - b[:, 0])))
+            kw = ({"grid": 40, "field": "dense"} if d == 1 else {"grid": 24, "field": "hsgp", "num_basis": 10}) | \
+                {"prior_lengthscale": scale} | kw
+            surrogate = CoxSurrogate(b, **kw)
+        elif kw:
+            raise ValueError(f"surrogate settings {sorted(kw)} are only used without a surrogate")
+        if not np.allclose(surrogate.bounds, b):
+            raise ValueError("surrogate bounds must equal bounds")
         self.bounds, self.d, self.half_width, self.acquisition = b, d, hw, acquisition
-        self.grid, self.beta, self.seed = int(grid), float(beta), int(seed)
-        edges = [np.linspace(lo, hi, self.grid + 1) for lo, hi in b]
-        self.edges = edges
-        centres = [0.5 * (e[1:] + e[:-1]) for e in edges]
-        self.centres = np.array(list(itertools.product(*centres)))  # (G, d), C order
-        self.bin_volume = float(np.prod([(hi - lo) / self.grid for lo, hi in b]))
-        self.counts = np.zeros(len(self.centres))
-        self.exposure = np.zeros(len(self.centres))
+        self.beta, self.seed, self.surrogate = float(beta), int(seed), surrogate
+        nc = num_candidates or (surrogate.shape[0] if d == 1 else min(surrogate.shape[0], 16))
+        axes = [np.linspace(lo + h, hi - h, int(nc)) for (lo, hi), h in zip(b, hw)]
+        self.candidates = np.array(list(itertools.product(*axes)))  # (W, d) window centres
+        # Cell-window overlaps (W, G): exact box intersections from bayeskern.cox.grid.
+        self.cover = np.stack([surrogate.window_exposure(self.window(c)) for c in self.candidates])
+        G = surrogate.grid.size
+        self.counts = np.zeros(G)
+        self.exposure = np.zeros(G)
         self.windows = []
         self.rng = np.random.default_rng(self.seed)
-        self.posterior = None
+        self.posterior: CoxPosterior | None = None
 
     # -- windows ------------------------------------------------------------------
     def window(self, centre):
         """The window ``(d, 2)`` around ``centre`` ``(d,)``, shifted to lie inside the box."""
-        c = np.clip(np.asarray(centre, float), self.bounds[:, 0] + self.half_width,
+        c = np.clip(np.asarray(centre, float).reshape(self.d), self.bounds[:, 0] + self.half_width,
                     self.bounds[:, 1] - self.half_width)
         return np.stack([c - self.half_width, c + self.half_width], axis=1)
-
-    def _coverage(self, win):
-        """Fraction ``(G,)`` of each bin inside window ``win`` ``(d, 2)``."""
-        frac = np.ones(len(self.centres))
-        for ax, (lo, hi) in enumerate(win):
-            e = self.edges[ax]
-            overlap = np.clip(np.minimum(e[1:], hi) - np.maximum(e[:-1], lo), 0, None) / (e[1:] - e[:-1])
-            idx = np.unravel_index(np.arange(len(self.centres)), (self.grid,) * self.d)[ax]
-            frac *= overlap[idx]
-        return frac
 
     # -- ask / tell ----------------------------------------------------------------
     def ask(self):
         """The next window ``(d, 2)`` to observe."""
         if not self.windows:
             return self.window(self.rng.uniform(self.bounds[:, 0], self.bounds[:, 1]))
-        post = self.fit()
-        score = np.asarray(self.scores(post))
-        return self.window(self.centres[int(np.argmax(score))])
+        score = np.asarray(self.scores(self.fit()))
+        return self.window(self.candidates[int(np.argmax(score))])
 
     def tell(self, window, events):
         """Record a window ``(d, 2)`` and the events ``(k, d)`` observed in it."""
@@ -159,77 +136,74 @@ class CoxSearch:
             raise ValueError("events must be finite")
         if np.any((ev < win[:, 0]) | (ev > win[:, 1])):
             raise ValueError("events must lie inside the window they were observed in")
-        idx = [np.clip(np.searchsorted(self.edges[a], ev[:, a], side="right") - 1, 0, self.grid - 1)
-               for a in range(self.d)]
-        flat = np.ravel_multi_index(idx, (self.grid,) * self.d) if len(ev) else np.zeros(0, int)
-        self.counts += np.bincount(flat, minlength=len(self.centres))
-        self.exposure += self.bin_volume * self._coverage(win)
+        self.counts += self.surrogate.counts(ev)
+        self.exposure += self.surrogate.window_exposure(win)
         self.windows.append(win)
 
     # -- model ------------------------------------------------------------------------
-    def fit(self):
-        """Laplace posterior at the marginal-likelihood-best (lengthscale, variance) on the grid."""
-        span = self.bounds[:, 1] - self.bounds[:, 0]
-        Xu = jnp.asarray((self.centres - self.bounds[:, 0]) / span)
-        rate = (self.counts.sum() + 0.5) / (self.exposure.sum() + 1e-12)
-        m = math.log(rate)
-        hyp = np.array(list(itertools.product(self.LENGTHSCALES, self.VARIANCES)))
-        f, cov, lm = _fit_all(Xu, jnp.asarray(hyp), m, jnp.asarray(self.counts), jnp.asarray(self.exposure))
-        best = int(jnp.argmax(jnp.where(jnp.isfinite(lm), lm, -jnp.inf)))
-        self.posterior = dict(mean=f[best], cov=cov[best], lengthscale=hyp[best, 0], variance=hyp[best, 1],
-                              prior_mean=m)
+    def fit(self) -> CoxPosterior:
+        """Laplace posteriors (all hyperparameter components) given every window told so far."""
+        self.posterior = self.surrogate.posterior(self.counts, self.exposure)
         return self.posterior
 
-    def intensity(self, post=None):
-        """Posterior mean intensity on the bin centres ``(G,)``, ``E[e^f] = e^{μ + σ²/2}``."""
-        post = post or self.posterior
-        return jnp.exp(post["mean"] + 0.5 * jnp.diagonal(post["cov"]))
+    def scores(self, post: CoxPosterior | None = None):
+        """Acquisition ``(W,)`` of every candidate window (``self.candidates``)."""
+        post = self.posterior if post is None else post
+        return window_scores(post, jnp.asarray(self.cover), self.acquisition, self.beta, self.surrogate.link,
+                             self.surrogate.shape)
 
-    def scores(self, post):
-        """Acquisition of a window centred on each bin ``(G,)``."""
-        mu, cov = post["mean"], post["cov"]
-        sd = jnp.sqrt(jnp.maximum(jnp.diagonal(cov), 1e-12))
-        lam_star = jnp.exp(jnp.max(mu))  # best posterior median intensity (see best())
-        kind = self.acquisition
-        if kind == "ucb":
-            return mu + math.sqrt(self.beta) * sd
-        if kind == "pi":
-            return ndtr((mu - jnp.log(lam_star)) / sd)
-        if kind == "ei":
-            ls = jnp.log(lam_star)
-            return jnp.exp(mu + 0.5 * sd**2) * ndtr((mu + sd**2 - ls) / sd) - lam_star * ndtr((mu - ls) / sd)
-        if kind == "count":
-            cover = np.stack([self._coverage(self.window(c)) for c in self.centres])  # (G, G)
-            return jnp.asarray(cover) @ (self.bin_volume * self.intensity(post))
-        return _changepoint(mu, cov, self.grid, self.d)
+    def intensity(self, post: CoxPosterior | None = None):
+        """Posterior mean intensity per cell ``(G,)`` (mixture over hyperparameter components)."""
+        post = self.posterior if post is None else post
+        sd = jnp.sqrt(post.var)
+        per = (jnp.exp(post.mean + 0.5 * post.var) if self.surrogate.link_name == "log"
+               else _gauss_expect(self.surrogate.link.intensity, post.mean, sd))
+        return jnp.exp(post.log_weight) @ per
 
     def best(self):
-        """Centre ``(d,)`` of the bin with the highest posterior median intensity ``e^μ``.
+        """Centre ``(d,)`` of the cell with the highest posterior-mean log intensity ``E f`` (mixture).
 
-        (The posterior mean ``e^{μ+σ²/2}`` is inflated in unexplored bins by their variance.)
+        (The posterior mean intensity is inflated in unexplored cells by their variance.)
         """
         post = self.fit()
-        return self.centres[int(jnp.argmax(post["mean"]))]
+        return self.surrogate.centres[int(jnp.argmax(jnp.exp(post.log_weight) @ post.mean))]
 
 
-def _changepoint(mu, cov, grid, d):
-    G = mu.shape[0]
-    shape = (grid,) * d
+def window_scores(post: CoxPosterior, cover, kind: str, beta: float, link, shape):
+    """Acquisition ``(W,)`` of windows with cell overlaps ``cover`` ``(W, G)`` (see the module docstring)."""
+    w = jnp.exp(post.log_weight)  # (H,)
+    size = jnp.sum(cover, axis=1)  # (W,) window measures
+    if kind in ("ucb", "pi", "ei"):
+        mu = post.mean @ cover.T / size  # (H, W)
+        sd = jnp.sqrt(jnp.maximum(jnp.sum((post.V @ cover.T) ** 2, axis=1), 1e-18)) / size
+        t = jnp.max(w @ mu)  # g⁻¹(λ*): the best window under the posterior mean of f̄
+        if kind == "ucb":
+            per = mu + math.sqrt(beta) * sd
+        elif kind == "pi":
+            per = ndtr((mu - t) / sd)
+        elif link.name == "log":
+            per = jnp.exp(mu + 0.5 * sd**2) * ndtr((mu + sd**2 - t) / sd) - jnp.exp(t) * ndtr((mu - t) / sd)
+        else:
+            lam_star = link.intensity(t)
+            per = _gauss_expect(lambda x: jax.nn.relu(link.intensity(x) - lam_star), mu, sd)
+        return w @ per
+    var = post.var
+    if kind == "count":
+        per = (jnp.exp(post.mean + 0.5 * var) if link.name == "log"
+               else _gauss_expect(link.intensity, post.mean, jnp.sqrt(var)))
+        return w @ (per @ cover.T)
+    return w @ (_changepoint(post, shape) @ cover.T) / size
+
+
+def _changepoint(post: CoxPosterior, shape):
+    """Per cell ``(H, G)``: summed expected squared jumps of ``f`` to its grid neighbours."""
+    G = int(np.prod(shape))
     idx = np.arange(G).reshape(shape)
-    score = jnp.zeros(G)
-    var = jnp.diagonal(cov)
-    for ax in range(d):
-        a = np.take(idx, np.arange(grid - 1), axis=ax).ravel()
-        b = np.take(idx, np.arange(1, grid), axis=ax).ravel()
-        jump = (mu[b] - mu[a]) ** 2 + var[a] + var[b] - 2 * cov[a, b]
-        # a bin scores the jumps to both of its neighbours along this axis
-        score = score.at[a].add(jump).at[b].add(jump)
+    score = jnp.zeros(post.mean.shape)
+    for ax in range(len(shape)):
+        a = np.take(idx, np.arange(shape[ax] - 1), axis=ax).ravel()
+        b = np.take(idx, np.arange(1, shape[ax]), axis=ax).ravel()
+        diff_v = post.V[:, :, b] - post.V[:, :, a]  # Var(f_b − f_a) = ‖V_b − V_a‖²
+        jump = (post.mean[:, b] - post.mean[:, a]) ** 2 + jnp.sum(diff_v**2, axis=1)
+        score = score.at[:, a].add(jump).at[:, b].add(jump)
     return score
-
-
-@jax.jit
-def _fit_all(Xu, hyp, m, counts, exposure):
-    def one(h):
-        K = Matern52(lengthscale=h[0], variance=h[1])(Xu) + 1e-8 * jnp.eye(Xu.shape[0])
-        return laplace_poisson(K, m, counts, exposure)
-    return jax.lax.map(one, hyp)

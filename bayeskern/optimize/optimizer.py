@@ -70,7 +70,7 @@ class Optimizer:
         inference: ``"map"`` or ``"nuts"`` (fully Bayesian: the acquisition is averaged over draws).
         surrogate: a ``GPSurrogate`` (default Matérn-5/2 ARD, dimension-scaled prior;
             ``GPSurrogate(prior="saas")`` for high dimensions).
-        num_initial: Sobol design size before the model is used (default ``max(4, d + 1)``).
+        num_initial: Sobol design size before the model is used (default ``2 (d + 1)``).
         beta: UCB exploration weight.
         num_mc: Monte-Carlo base samples for the batch acquisitions.
         num_restarts, raw_samples, steps: acquisition optimisation settings.
@@ -83,7 +83,7 @@ class Optimizer:
 
     def __init__(self, bounds, *, seed: int = 0, minimize: bool = True, acquisition: str = "log_ei",
                  inference: str = "map", surrogate: GPSurrogate | None = None, num_initial: int | None = None,
-                 beta: float = 2.0, num_mc: int = 128, num_restarts: int = 8, raw_samples: int = 256,
+                 beta: float = 2.0, num_mc: int = 128, num_restarts: int = 10, raw_samples: int = 512,
                  steps: int = 100, nuts_warmup: int = 256, nuts_samples: int = 256, nuts_thinning: int = 16,
                  chunk: int = 16, pad_to: int = 16, failure_policy: str = "ignore", state: BOState | None = None):
         b = np.asarray(bounds, dtype=float)
@@ -109,7 +109,7 @@ class Optimizer:
         self.d = b.shape[0]
         self.seed, self.minimize, self.acquisition, self.inference = int(seed), bool(minimize), acquisition, inference
         self.surrogate = surrogate or GPSurrogate()
-        self.num_initial = max(4, self.d + 1) if num_initial is None else int(num_initial)
+        self.num_initial = 2 * (self.d + 1) if num_initial is None else int(num_initial)
         if self.num_initial < 1:
             raise ValueError(f"num_initial must be >= 1, got {num_initial}")
         self.settings = dict(beta=float(beta), num_mc=int(num_mc), num_restarts=int(num_restarts),
@@ -189,7 +189,7 @@ class Optimizer:
             raise ValueError("acquisition 'mes' proposes one point at a time (q = 1)")
         S = cache.variance.shape[0]
         chunk = min(s["chunk"], S)
-        incumbent = Xu[np.argmax(yu)][None]
+        local = self._local_candidates(Xu, yu, jax.random.fold_in(k_acq, 11))
         if kind in ANALYTIC:
             acq = Analytic(self.surrogate, cache, best, kind, s["beta"], chunk)
         elif kind in MC:
@@ -203,9 +203,18 @@ class Optimizer:
             acq = MaxValueEntropy(self.surrogate, cache, self._max_values(params, Xu, yu, k_path), chunk)
         Z, value = maximize_acquisition(acq, self.d, k_opt, q=q, num_restarts=s["num_restarts"],
                                         raw_samples=s["raw_samples"], steps=s["steps"],
-                                        separable=acq.separable, extra_candidates=incumbent)
+                                        separable=acq.separable, extra_candidates=local)
         self.last = dict(params=params, cache=cache, acquisition=acq, value=value)
         return np.asarray(Z)
+
+    def _local_candidates(self, Xu, yu, key, num_best: int = 3, num_local: int = 64, scale: float = 0.05):
+        """Raw starts near the best points: the ``num_best`` best ``(k, d)`` and ``num_local`` Gaussian
+        perturbations (sd ``scale`` of the unit cube, clipped) of them. Sobol starts alone rarely land
+        in the incumbent's basin in 6-D; these let the ascent refine it."""
+        top = Xu[np.argsort(-yu)[:num_best]]
+        pick = jax.random.randint(key, (num_local,), 0, top.shape[0])
+        noise = scale * jax.random.normal(jax.random.fold_in(key, 1), (num_local, self.d))
+        return jnp.concatenate([jnp.asarray(top), jnp.clip(jnp.asarray(top)[pick] + noise, 0.0, 1.0)])
 
     def _paths(self, params, Xu, yu, num, key, num_features=512):
         """``num`` pathwise posterior sample functions stacked over a leading axis (one per draw picked)."""

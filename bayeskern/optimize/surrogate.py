@@ -13,7 +13,10 @@ user-given ``prefix``:
   ``lengthscale = rho^{-1/2}`` (a deterministic site), so most dimensions are
   switched off unless the data ask for them.
 * ``{prefix}_variance`` (output variance), ``{prefix}_noise`` (noise
-  variance, floored at ``noise_floor``) and ``{prefix}_mean`` (constant mean).
+  variance, floored at ``noise_floor``; ``LogNormal(−4, 1)``) and ``{prefix}_mean`` (constant mean).
+  With ``noise=`` a fixed noise variance replaces the noise site: for a
+  deterministic objective a learned noise of ~0.02 (where the prior puts it)
+  smooths away the small differences near the optimum that exploitation needs.
 
 **Padding.** Data are padded to a multiple of ``pad_to`` rows so that jitted
 fits and acquisitions compile once per bucket rather than once per
@@ -94,10 +97,12 @@ class GPSurrogate:
         prior: ``"dimension_scaled"`` (default) or ``"saas"``.
         prefix: site-name prefix of the NumPyro model.
         noise_floor: lower bound on the noise variance (standardised units).
+        noise: fixed noise variance (standardised units, e.g. ``1e-6`` for a deterministic objective)
+            instead of a sampled ``{prefix}_noise``; None (default) learns it.
     """
 
     def __init__(self, kernel: str = "matern52", prior: str = "dimension_scaled", prefix: str = "gp",
-                 noise_floor: float = 1e-6):
+                 noise_floor: float = 1e-6, noise: float | None = None):
         if kernel not in KERNELS:
             raise ValueError(f"kernel must be one of {sorted(KERNELS)}, got {kernel!r}")
         if prior not in PRIORS:
@@ -106,7 +111,10 @@ class GPSurrogate:
             raise ValueError(f"prefix must be a non-empty string, got {prefix!r}")
         if not noise_floor > 0:
             raise ValueError(f"noise_floor must be positive, got {noise_floor}")
+        if noise is not None and not noise > 0:
+            raise ValueError(f"noise must be a positive variance or None, got {noise}")
         self.kernel_name, self.prior, self.prefix, self.noise_floor = kernel, prior, prefix, float(noise_floor)
+        self.noise = None if noise is None else float(noise)
 
     def __eq__(self, other):
         return isinstance(other, GPSurrogate) and self.config() == other.config()
@@ -117,7 +125,7 @@ class GPSurrogate:
 
     def config(self) -> dict:
         return {"kernel": self.kernel_name, "prior": self.prior, "prefix": self.prefix,
-                "noise_floor": self.noise_floor}
+                "noise_floor": self.noise_floor, "noise": self.noise}
 
     def _site(self, name):
         return f"{self.prefix}_{name}"
@@ -135,7 +143,10 @@ class GPSurrogate:
             rho = numpyro.sample(self._site("rho"), dist.HalfCauchy(tau * jnp.ones(d)).to_event(1))
             ls = numpyro.deterministic(self._site("lengthscale"), 1.0 / jnp.sqrt(rho))
         var = numpyro.sample(self._site("variance"), dist.LogNormal(0.0, 1.0))
-        noise = self.noise_floor + numpyro.sample(self._site("noise"), dist.LogNormal(-4.0, 1.0))
+        if self.noise is None:
+            noise = self.noise_floor + numpyro.sample(self._site("noise"), dist.LogNormal(-4.0, 1.0))
+        else:
+            noise = self.noise
         mean = numpyro.sample(self._site("mean"), dist.Normal(0.0, 1.0))
         K = self._masked_cov(ls, var, noise, X, mask)
         L = cholesky(K, name="BO surrogate covariance")
@@ -157,7 +168,9 @@ class GPSurrogate:
             ls = params[self._site("lengthscale")]
         else:
             ls = 1.0 / jnp.sqrt(params[self._site("rho")])
-        noise = self.noise_floor + params[self._site("noise")]
+        var = params[self._site("variance")]
+        noise = (self.noise_floor + params[self._site("noise")] if self.noise is None
+                 else jnp.full(jnp.shape(var), self.noise))
         return jnp.asarray(ls), params[self._site("variance")], noise, params[self._site("mean")]
 
     def fit_map(self, X, y, mask, key, *, num_restarts: int = 4, steps: int = 300, learning_rate: float = 0.1):
