@@ -5,7 +5,18 @@ Accuracy: each method's posterior mean intensity per cell against a long NUTS re
 (4 chains x 1000 draws), as the max over cells of |mean - ref mean| / ref sd, and the
 mean absolute relative error of the mean.
 
-Run: ``python benchmarks/bench_cox.py [--threads N] [--quick]``.
+Structured embedded Laplace (``--laplace``, issue 6 figures):
+(a) time of one Laplace mode + log marginal + gradient on 64², 128², 256² LGCP grids (Kronecker
+field: the default SLQ with 8 probes and the Kronecker preconditioner / control variate, the Fiedler
+log det, and the previous Jacobi SLQ with 16 probes x 30 steps up to 128²), median of repeats, with the
+dense Laplace at 32² for a ratio;
+run once with ``--threads 1`` and once with ``--threads 0`` (default threading).
+(b) 32 x 32 grid: embedded Laplace (Kronecker) + NUTS over the hyperparameters against NUTS on the
+whitened Kronecker field, 1 chain x 300 warmup / 300 draws each (modest, so it finishes in minutes):
+min bulk ESS/s over the hyperparameters, the ratio, and max |difference of posterior intensity
+means| in units of the Monte-Carlo standard error of that difference.
+
+Run: ``python benchmarks/bench_cox.py [--threads N] [--quick] [--laplace]``.
 """
 
 from __future__ import annotations
@@ -97,8 +108,105 @@ def run(label, events, window, shape, field):
         print(f"{method:8s} {el:7.1f} s   max |mean-ref|/sd {z:.2f}   mean rel err {rel:.3f}{ess}")
 
 
+def laplace_timing(sizes=(64, 128, 256), repeat=3):
+    """Figure (a): Laplace mode + log marginal + gradient on an n x n LGCP grid (Kronecker field)."""
+    from bayeskern.gp.laplace_kronecker import KronLaplaceOptions, kron_log_marginal
+    from bayeskern.gp.laplace_newton import log_marginal
+    import numpyro.distributions as dist
+
+    def setup(n):
+        x = jnp.linspace(0.0, 1.0, n)
+        rng = np.random.default_rng(0)
+        X1, X2 = np.meshgrid(np.asarray(x), np.asarray(x), indexing="ij")
+        lam = 2000.0 * np.exp(np.sin(6 * X1) * np.cos(5 * X2))
+        lam = lam / lam.mean() * 2000.0
+        y = jnp.asarray(rng.poisson(lam / n**2).ravel(), float)
+        off = jnp.full(n * n, -2.0 * np.log(n))
+        return x, y, off
+
+    def ll(f, y, off):
+        return dist.Poisson(jnp.exp(f + off)).log_prob(y)
+
+    def axis(x, ls, var):
+        return var * jnp.exp(-0.5 * (x[:, None] - x[None]) ** 2 / ls**2) + 1e-6 * var * jnp.eye(x.shape[0])
+
+    th = jnp.array([0.15, 1.0, np.log(2000.0)])
+    variants = (("slq-8 kron-precond (default)", KronLaplaceOptions()),
+                ("fiedler", KronLaplaceOptions(logdet="fiedler")),
+                ("slq-16x30 jacobi (previous)", KronLaplaceOptions(num_probes=16, lanczos_steps=30,
+                                                                   precondition="jacobi")))
+    rows = []
+    for n in sizes:
+        x, y, off = setup(n)
+
+        for label, opts in variants:
+            @jax.jit
+            def vg(t, x=x, y=y, off=off, opts=opts):
+                def val(t):
+                    Ls = (jnp.linalg.cholesky(axis(x, t[0], t[1])), jnp.linalg.cholesky(axis(x, t[0], 1.0)))
+                    return kron_log_marginal(ll, Ls, jnp.full(x.shape[0] ** 2, t[2]), (y, off), opts)
+                return jax.value_and_grad(val)(t)
+
+            if n > 128 and "jacobi" in label:
+                continue  # ~76 s per call at 256² (measured before the Kronecker preconditioner)
+            rows.append((f"kronecker {label} {n}x{n}", n * n, timed(lambda: vg(th), repeat)))
+    x, y, off = setup(32)
+
+    @jax.jit
+    def vg_dense(t):
+        def val(t):
+            K = jnp.kron(axis(x, t[0], t[1]), axis(x, t[0], 1.0))
+            return log_marginal(ll, K, jnp.full(32 * 32, t[2]), (y, off), (100, 1e-9))
+        return jax.value_and_grad(val)(t)
+
+    t_dense = timed(lambda: vg_dense(th), repeat)
+    print("\n== Laplace mode + log marginal + gradient (LGCP, ~2000 events)")
+    print("| field | cells | median s |\n|---|---|---|")
+    for label, N, t in rows:
+        print(f"| {label} | {N} | {t:.3f} |")
+    print(f"| dense 32x32 | 1024 | {t_dense:.3f} |")
+    return rows, t_dense
+
+
+def laplace_vs_field_nuts(n=32, warmup=300, draws=300):
+    """Figure (b): ESS/s of hyperparameters, embedded Laplace + NUTS vs NUTS on the whitened field."""
+    import arviz as az
+
+    rng = np.random.default_rng(1)
+    pts = rng.uniform(0, 1, (4000, 2))
+    keep = rng.uniform(size=4000) < np.exp(np.sin(5 * pts[:, 0]) * np.cos(4 * pts[:, 1]) - 1.0)
+    ev, win = pts[keep], ((0.0, 1.0), (0.0, 1.0))
+    out = {}
+    for method in ("laplace", "nuts"):
+        t = time.perf_counter()
+        res = fit(ev, win, shape=(n, n), method=method, field="kronecker", num_warmup=warmup, num_samples=draws,
+                  num_chains=1, seed=2)
+        el = time.perf_counter() - t
+        hyp = [k for k in res.samples if k.endswith(("_lengthscale", "_variance", "_mean"))]
+        ess = min(float(np.min(az.ess(np.asarray(res.samples_by_chain[k]).reshape(1, draws, -1)[..., i]
+                                      .reshape(1, draws))))
+                  for k in hyp for i in range(np.asarray(res.samples_by_chain[k]).reshape(1, draws, -1).shape[-1]))
+        lam = res.cell_intensity
+        bm = lam[: draws - draws % 10].reshape(10, -1, lam.shape[1]).mean(1)  # batch means: MCSE of the mean
+        mcse = bm.std(0, ddof=1) / np.sqrt(10)
+        out[method] = (el, ess, lam.mean(0), mcse)
+        st = res.sample_stats
+        steps = float(np.mean(st["n_steps"])) if "n_steps" in st else float("nan")
+        div = int(np.sum(st["diverging"])) if "diverging" in st else -1
+        print(f"{method:8s} {len(ev)} events, {el:.1f} s (incl. compile), min hyper bulk ESS {ess:.0f} "
+              f"({ess / el:.2f}/s); mean leapfrog steps/draw {steps:.1f}, divergences {div}")
+    (el_l, e_l, m_l, s_l), (el_n, e_n, m_n, s_n) = out["laplace"], out["nuts"]
+    z = np.abs(m_l - m_n) / np.sqrt(s_l**2 + s_n**2)
+    print(f"ESS/s ratio laplace/nuts: {(e_l / el_l) / (e_n / el_n):.1f}x; max |mean diff|/MCSE {z.max():.2f} "
+          f"(mean {z.mean():.2f}; 1 chain x {warmup}+{draws} each)")
+
+
 def main():
     print(environment_report(THREADS))
+    if "--laplace" in sys.argv:
+        laplace_timing()
+        laplace_vs_field_nuts()
+        return
     coal = load_coal_mining()
     run("coal mining", coal.X, coal.window, 56, "dense")
     pines = load_japanese_pines()

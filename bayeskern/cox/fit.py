@@ -5,8 +5,8 @@ model of :mod:`bayeskern.cox.models` and runs one of
 
 * ``"nuts"``: NUTS over hyperparameters and the whitened field (exact up to MCMC error);
 * ``"svi"``: a low-rank Gaussian guide over the same unconstrained space;
-* ``"laplace"``: the embedded Laplace marginal (``bayeskern.gp.laplace_marginal``,
-  dense field over the observed cells) with NUTS over the hyperparameters only,
+* ``"laplace"``: the embedded Laplace marginal (``bayeskern.gp.laplace_marginal``;
+  dense, Kronecker or HSGP field) with NUTS over the hyperparameters only,
   then field draws from the Laplace Gaussian at each hyperparameter draw.
 
 and returns a :class:`CoxFit` (a :class:`bayeskern.infer.Fit`) whose
@@ -113,11 +113,17 @@ class CoxFit(Fit):
 
 
 def laplace_grid_model(grid, counts, *, name: str = "f", obs_name: str = "counts", kernel=None, link="log",
-                       base_rate=None, link_params=None):
+                       base_rate=None, link_params=None, field: str = "dense", num_basis=None, **options):
     """The grid Cox process with the field integrated out by the embedded Laplace marginal.
 
-    The field lives on the observed cells only (dense covariance); its mean
-    ``{name}_mean`` and the kernel hyperparameters are the model's sites.
+    ``field="dense"`` or ``"hsgp"``: the field lives on the observed cells only
+    (dense covariance, or a Hilbert-space basis of ``num_basis`` functions per axis,
+    default ``min(m_d, 32)``). ``field="kronecker"``: the field lives on every
+    cell of the full grid (Kronecker prior, CG Newton, stochastic-Lanczos log
+    det; ``**options`` go to :func:`bayeskern.gp.laplace_marginal.laplace_marginal`,
+    e.g. ``num_probes``); unobserved cells (zero exposure) contribute no
+    likelihood. The field's mean ``{name}_mean`` and the kernel
+    hyperparameters are the model's sites.
     """
     import jax.numpy as jnp
     import numpyro
@@ -126,9 +132,15 @@ def laplace_grid_model(grid, counts, *, name: str = "f", obs_name: str = "counts
     from bayeskern.cox.links import get_link
     from bayeskern.gp.laplace_marginal import laplace_marginal
 
-    obs_idx = grid.observed
+    from bayeskern.cox.field import FIELD_METHODS
+
+    if field not in FIELD_METHODS:
+        raise ValueError(f"field must be one of {FIELD_METHODS}, got {field!r}")
+    full = field == "kronecker"
+    obs_idx = np.arange(grid.size) if full else grid.observed
     X = grid.centres[obs_idx]
-    expo = jnp.asarray(grid.exposure[obs_idx])
+    seen = grid.exposure[obs_idx] > 0
+    expo = jnp.asarray(np.where(seen, grid.exposure[obs_idx], 1.0))  # placeholder 1 where unobserved (masked)
     if base_rate is None:
         base_rate = jnp.maximum(jnp.sum(counts), 1.0) / float(np.sum(grid.exposure))
     lname = link if isinstance(link, str) else link.name
@@ -136,16 +148,25 @@ def laplace_grid_model(grid, counts, *, name: str = "f", obs_name: str = "counts
     if lname == "sigmoid" and params.get("max_rate") is None:
         params["max_rate"] = numpyro.sample(f"{name}_max_rate", dist.LogNormal(jnp.log(2.0 * base_rate), 1.0))
     lk = get_link(link, **params)
-    k = resolve_kernel(name, kernel, X, "dense")
+    k = resolve_kernel(name, kernel, X, field)
     centre = 0.0 if lname == "sigmoid" else lk.inverse(base_rate)
     scale = 2.0 if lname in ("log", "sigmoid") else jnp.maximum(1.0, jnp.abs(centre))
     mu = numpyro.sample(f"{name}_mean", dist.Normal(centre, scale))
     y = jnp.asarray(counts)[obs_idx]
+    mask = None if bool(np.all(seen)) else jnp.asarray(seen)
+
+    def masked(d):
+        return d if mask is None else d.mask(mask)
+
     if lname == "log":
-        lik, off = (lambda f: dist.Poisson(jnp.exp(f))), jnp.log(expo)
+        lik, off = (lambda f: masked(dist.Poisson(jnp.exp(f)))), jnp.log(expo)
     else:
-        lik, off = (lambda f: dist.Poisson(lk.intensity(f) * expo)), None
-    return laplace_marginal(name, k, X, lik, y, mean=mu, offset=off, jitter=FIELD_JITTER, obs_name=obs_name)
+        lik, off = (lambda f: masked(dist.Poisson(lk.intensity(f) * expo))), None
+    kw = dict(options)
+    if field == "hsgp":
+        kw["num_basis"] = tuple(min(s, 32) for s in grid.shape) if num_basis is None else num_basis
+    return laplace_marginal(name, k, X, lik, y, mean=mu, offset=off, jitter=FIELD_JITTER, obs_name=obs_name,
+                            method=field, **kw)
 
 
 def _default_shape(window, n_events: int):
@@ -170,8 +191,9 @@ def fit(events, window, *, shape=None, kernel=None, link="log", method: str = "n
             or None (Matern52 dense / ARD RBF Kronecker).
         link: ``"log"`` (LGCP), ``"softplus"``, ``"square"``, ``"sigmoid"`` or a Link.
         method: ``"nuts"``, ``"svi"`` or ``"laplace"``.
-        field: ``"dense"``, ``"kronecker"`` or ``"hsgp"`` (nuts/svi; default dense in 1-D, kronecker
-            in 2-D). The Laplace path is dense.
+        field: ``"dense"``, ``"kronecker"`` or ``"hsgp"`` (default dense in 1-D, kronecker in 2-D), for
+            every method; with ``method="laplace"`` it picks the embedded Laplace back end
+            (:func:`laplace_grid_model`).
         covariates, offset: see :func:`bayeskern.cox.models.intensity_field` (nuts/svi).
         exposure, mask: per-cell exposure multiplier and observation mask (see :func:`make_grid`).
         link_params: ``{"offset": ...}`` (square) or ``{"max_rate": ...}`` (sigmoid).
@@ -198,21 +220,23 @@ def fit(events, window, *, shape=None, kernel=None, link="log", method: str = "n
 
     P = _as_points(np.asarray(events, float), win.dim, "events")
     lname = link if isinstance(link, str) else link.name
+    field = field or ("kronecker" if win.dim >= 2 else "dense")
     if method == "laplace":
-        if covariates is not None or offset is not None or field not in (None, "dense"):
-            raise ValueError("method='laplace' supports a dense field without covariates/offset here; use nuts or svi")
+        if covariates is not None or offset is not None:
+            raise ValueError("method='laplace' does not take covariates/offset here; use nuts or svi")
         from bayeskern.gp.laplace_marginal import sample_latent
+        from bayeskern.gp.laplace_kronecker import KronLaplaceOptions
         from bayeskern.infer import nuts
 
+        lap = {k: options.pop(k) for k in list(options) if k in KronLaplaceOptions._fields or k == "loo_draws"}
         base = nuts(laplace_grid_model, grid, counts, name=name, obs_name="counts", kernel=kernel, link=link,
-                    link_params=link_params, num_warmup=num_warmup, num_samples=num_samples,
-                    num_chains=num_chains, seed=seed, progress_bar=progress_bar, **options)
+                    link_params=link_params, field=field, num_warmup=num_warmup, num_samples=num_samples,
+                    num_chains=num_chains, seed=seed, progress_bar=progress_bar, **lap, **options)
         f = sample_latent(base, name, seed=seed, obs_name="counts")
         lam = _laplace_intensity(base, f, grid, lname, link, link_params, name)
         base.samples_by_chain[f"{name}_intensity"] = lam.reshape((base.num_chains, base.num_draws, -1))
-        base.extras["inference"] = "embedded Laplace marginal + NUTS over hyperparameters"
+        base.extras["inference"] = f"embedded Laplace marginal ({field} field) + NUTS over hyperparameters"
     else:
-        field = field or ("kronecker" if win.dim >= 2 else "dense")
         kw = {"name": name, "obs_name": "counts", "kernel": kernel, "link": link, "method": field,
               "covariates": covariates, "offset": offset, "link_params": link_params}
         if method == "nuts":
@@ -232,7 +256,7 @@ def fit(events, window, *, shape=None, kernel=None, link="log", method: str = "n
     base.extras.update({"link": lname, "grid_shape": str(grid.shape), "num_events": int(P.shape[0])})
     from bayeskern.kernels import RBF, Matern52
 
-    default_cls = RBF if (method != "laplace" and field == "kronecker") else Matern52
+    default_cls = RBF if field == "kronecker" else Matern52
     base.extras["_kernel_spec"] = default_cls if kernel is None else kernel
     return CoxFit.wrap(base, grid=grid, events=P, counts=counts, name=name, link=lname)
 
@@ -250,5 +274,8 @@ def _laplace_intensity(base, f, grid, lname, link, link_params, name):
         lam = mr / (1.0 + np.exp(-f))
     else:
         lam = np.asarray(get_link(link, **(link_params or {})).intensity(jnp.asarray(f)))
-    out[:, grid.observed] = lam
+    if f.shape[1] == grid.size:  # Kronecker field: every cell
+        out[:, grid.observed] = lam[:, grid.observed]
+    else:
+        out[:, grid.observed] = lam
     return out

@@ -23,9 +23,11 @@ log p(y) is underestimated by 0.14 nats at y = 0.5 and by 0.7 nats at the
 outlier y = 4, where ``p(f | y)`` is bimodal; hyperparameter posteriors of
 Student-t models should be checked against NUTS on the latent field.
 
-Structured covariances: only the dense path exists (Cholesky of ``K``,
-``O(n³)``); a matrix-free (CG) Newton solve for Kronecker/low-rank priors
-is not implemented.
+Structured covariances: ``method="dense"`` (Cholesky of ``K``, ``O(n³)``),
+``"kronecker"`` (full grids, matrix-free CG Newton and a stochastic-Lanczos
+log det with fixed probes: :mod:`bayeskern.gp.laplace_kronecker`), ``"hsgp"``
+(a Hilbert-space basis, Newton in the basis weights:
+:mod:`bayeskern.gp.laplace_lowrank`), or ``"auto"``.
 
 After a fit, :func:`sample_latent` draws ``f`` for every hyperparameter draw
 from the Laplace Gaussian ``N(f̂_θ, (K_θ⁻¹ + W_θ)⁻¹)`` and stores them in the
@@ -54,7 +56,7 @@ from bayeskern.gp.laplace_newton import (
 from bayeskern.kernels import Kernel
 from bayeskern.linalg import add_jitter, default_jitter
 
-__all__ = ["LaplaceMarginal", "laplace_marginal", "sample_latent"]
+__all__ = ["AUTO_KRONECKER_MIN", "METHODS", "LaplaceMarginal", "laplace_marginal", "sample_latent"]
 
 _GH_POINTS = 32
 
@@ -147,15 +149,24 @@ class LaplaceMarginal(dist.Distribution):
         """
         fn, consts = self._loglik(value)
         mode = self.mode(value)
-        dS = jnp.diagonal(posterior_covariance(mode))
-        prec = 1.0 / dS - mode.W
-        v = 1.0 / prec
-        mu = mode.f - v * mode.grad
-        x, w = np.polynomial.hermite.hermgauss(_GH_POINTS)
-        nodes = mu[None, :] + jnp.sqrt(2.0 * v)[None, :] * jnp.asarray(x, mu.dtype)[:, None]
-        lp = jax.vmap(lambda f: fn(f, *consts))(nodes)
-        logw = jnp.asarray(np.log(w) - 0.5 * math.log(math.pi), mu.dtype)[:, None]
-        return jax.scipy.special.logsumexp(lp + logw, axis=0)
+        return la_loo(fn, consts, mode.f, jnp.diagonal(posterior_covariance(mode)), mode.W, mode.grad)
+
+
+def la_loo(fn, consts, f, dS, W, grad):
+    """LA-LOO terms ``(n,)`` from the Laplace marginals ``N(f̂_i, Σ_ii)`` (see ``pointwise_log_prob``).
+
+    Args:
+        fn: ``(f (n,), *consts) -> (n,)`` pointwise log likelihood; ``f``, ``dS``, ``W``,
+            ``grad``: ``(n,)`` mode, posterior variances, ``-∂²ℓ`` and ``∂ℓ`` at the mode.
+    """
+    prec = 1.0 / dS - W
+    v = 1.0 / prec
+    mu = f - v * grad
+    x, w = np.polynomial.hermite.hermgauss(_GH_POINTS)
+    nodes = mu[None, :] + jnp.sqrt(2.0 * v)[None, :] * jnp.asarray(x, mu.dtype)[:, None]
+    lp = jax.vmap(lambda g: fn(g, *consts))(nodes)
+    logw = jnp.asarray(np.log(w) - 0.5 * math.log(math.pi), mu.dtype)[:, None]
+    return jax.scipy.special.logsumexp(lp + logw, axis=0)
 
 
 def _resolve_mean(mean, X, n):
@@ -171,9 +182,15 @@ def _resolve_mean(mean, X, n):
     return loc
 
 
+METHODS = ("auto", "dense", "kronecker", "hsgp")
+#: ``method="auto"`` picks the Kronecker path for full grids of at least this many cells (2-D and up).
+AUTO_KRONECKER_MIN = 1024
+
+
 def laplace_marginal(name: str, kernel: Kernel, X, likelihood, obs, *, mean=None, offset=None,
                      jitter: float | None = None, max_iter: int = 100, tol: float = 1e-9,
-                     obs_name: str | None = None) -> LaplaceMarginal:
+                     obs_name: str | None = None, method: str = "auto", num_basis=None,
+                     boundary_factor: float = 1.5, **options) -> LaplaceMarginal:
     """Add ``log p(obs | θ)`` with the latent GP ``f`` integrated out by Laplace's method.
 
     Emits the observed sample site ``obs_name`` (default ``f"{name}_y"``) with a
@@ -200,6 +217,20 @@ def laplace_marginal(name: str, kernel: Kernel, X, likelihood, obs, *, mean=None
         max_iter: Newton iteration cap.
         tol: Newton convergence tolerance.
         obs_name: site name for the observations (default ``f"{name}_y"``).
+        method: the latent field's representation:
+            ``"dense"`` (Cholesky of ``K``, ``O(n³)``, exact);
+            ``"kronecker"`` (``X`` a full Cartesian grid in any row order, a kernel that factors
+            over the axes; CG Newton and a stochastic-Lanczos log det, ``O(n Σ n_d)`` per
+            product, see :mod:`bayeskern.gp.laplace_kronecker` for the estimator's error);
+            ``"hsgp"`` (Hilbert-space basis ``f = m + Φ diag(√S) β``, Newton in the ``M`` weights,
+            exact log det; an approximation of the kernel, see :mod:`bayeskern.features.hsgp`);
+            ``"auto"``: ``"kronecker"`` for a full grid of ``≥ AUTO_KRONECKER_MIN`` points in 2-D or
+            more with a factoring kernel, else ``"dense"``.
+        num_basis, boundary_factor: HSGP basis functions per dimension (required for ``"hsgp"``) and box factor.
+        **options: Kronecker settings (fields of :class:`~bayeskern.gp.laplace_kronecker.KronLaplaceOptions`:
+            ``num_probes``, ``lanczos_steps``, ``seed``, ``cg_tol``, ``cg_maxiter``, ``probe_tol``,
+            ``logdet`` = ``"slq"``/``"fiedler"``, ``precondition`` = ``"kronecker"``/``"jacobi"``) and
+            ``loo_draws``.
 
     Returns:
         The :class:`LaplaceMarginal` distribution (``.mode(obs)`` gives the mode).
@@ -230,11 +261,80 @@ def laplace_marginal(name: str, kernel: Kernel, X, likelihood, obs, *, mean=None
         if is_concrete(offset) and not np.all(np.isfinite(np.asarray(offset))):
             raise ValueError("offset must be finite (use log(exposure) with exposure > 0)")
     _check_likelihood(likelihood, loc if offset is None else loc + offset, obs, n)
-    K = kernel(Xa)
-    rel = default_jitter(K.dtype) if jitter is None else float(jitter)
-    d = LaplaceMarginal(likelihood, add_jitter(K, rel), loc.astype(K.dtype), offset=offset, max_iter=max_iter, tol=tol)
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if options and method not in ("kronecker", "auto"):
+        raise ValueError(f"options {sorted(options)} apply to method='kronecker' only")
+    # Inside a trace (NUTS) jnp.asarray(X) is a tracer even for a NumPy X; the grid search needs values.
+    Xc = Xa if is_concrete(Xa) or not is_concrete(X) else np.asarray(X, dtype=Xa.dtype)
+    if method == "auto":
+        method = _auto_method(kernel, Xc)
+    if method == "kronecker":
+        d = _kronecker_marginal(likelihood, kernel, Xc, loc, offset, jitter, max_iter, tol, options)
+    elif method == "hsgp":
+        from bayeskern.features.hsgp import hsgp_features
+        from bayeskern.gp.laplace_structured import LowRankLaplaceMarginal
+
+        if num_basis is None:
+            raise ValueError("method='hsgp' needs num_basis= (basis functions per input dimension)")
+        Phi, sqrt_w = hsgp_features(kernel, Xa, num_basis, boundary_factor)
+        B = Phi * sqrt_w[None, :]
+        d = LowRankLaplaceMarginal(likelihood, B, loc.astype(B.dtype), offset=offset, max_iter=max_iter, tol=tol)
+    else:
+        K = kernel(Xa)
+        rel = default_jitter(K.dtype) if jitter is None else float(jitter)
+        d = LaplaceMarginal(likelihood, add_jitter(K, rel), loc.astype(K.dtype), offset=offset,
+                            max_iter=max_iter, tol=tol)
     numpyro.sample(obs_name or f"{name}_y", d, obs=obs)
     return d
+
+
+def _auto_method(kernel, Xa) -> str:
+    from bayeskern.gp.backends.kronecker_factors import factor_kernel
+    from bayeskern.linalg.kronecker import find_grid
+
+    if Xa.ndim < 2 or Xa.shape[1] < 2 or Xa.shape[0] < AUTO_KRONECKER_MIN or not is_concrete(Xa):
+        return "dense"
+    if isinstance(factor_kernel(kernel, Xa.shape[1]), str):
+        return "dense"
+    try:
+        find_grid(np.asarray(Xa))
+    except ValueError:
+        return "dense"
+    return "kronecker"
+
+
+def _kronecker_marginal(likelihood, kernel, Xa, loc, offset, jitter, max_iter, tol, options):
+    from bayeskern.gp.backends.kronecker_factors import _axis_gram, factor_kernel
+    from bayeskern.gp.laplace_kronecker import KronLaplaceOptions
+    from bayeskern.gp.laplace_structured import KroneckerLaplaceMarginal
+    from bayeskern.linalg.kronecker import find_grid
+
+    if not is_concrete(Xa):
+        raise ValueError("method='kronecker' needs concrete inputs X (the grid is found from their values)")
+    Xn = np.asarray(Xa)
+    Xn = Xn[:, None] if Xn.ndim == 1 else Xn
+    D = Xn.shape[1]
+    coords, cells = find_grid(Xn)  # raises a ValueError naming why X is not a full grid
+    factors = factor_kernel(kernel, D)
+    if isinstance(factors, str):
+        raise ValueError(f"method='kronecker' needs a kernel that factors over the grid axes: {factors}")
+    loo_draws = options.pop("loo_draws", 100)
+    bad = set(options) - set(KronLaplaceOptions._fields) - {"max_iter", "tol"}
+    if bad:
+        raise ValueError(f"unknown options {sorted(bad)}; Kronecker options are {KronLaplaceOptions._fields}")
+    opts = KronLaplaceOptions(**{"max_iter": int(max_iter), "tol": max(float(tol), 1e-8), **options})
+    Ls = []
+    for d in range(D):
+        Kd = _axis_gram(factors.axes[d], jnp.asarray(coords[d]), None, d, D)
+        if d == 0:
+            Kd = factors.scale * Kd
+        rel = default_jitter(Kd.dtype) if jitter is None else float(jitter)
+        Ls.append(jnp.linalg.cholesky(add_jitter(Kd, rel)))
+    identity = bool(np.all(cells == np.arange(cells.shape[0])))
+    return KroneckerLaplaceMarginal(likelihood, tuple(Ls), loc.astype(Ls[0].dtype),
+                                    cells=None if identity else jnp.asarray(cells), offset=offset,
+                                    options=opts, loo_draws=loo_draws)
 
 
 def _check_likelihood(likelihood, f0, obs, n):

@@ -103,7 +103,7 @@ def third_derivatives(loglik: Callable, f, consts):
 
 
 def _chol_A(L, W):
-    n = L.shape[0]
+    n = L.shape[1]  # L may be rectangular (n_obs, M): a low-rank whitening f = m + L u, u ∈ R^M
     return jnp.linalg.cholesky(jnp.eye(n, dtype=L.dtype) + L.T @ (W[:, None] * L))
 
 
@@ -119,8 +119,9 @@ def find_mode(loglik: Callable, consts: tuple, m, L, *, u0=None, max_iter: int =
         loglik: ``(f (n,), *consts) -> (n,)`` pointwise log likelihood.
         consts: arrays the likelihood depends on (hyperparameters, data).
         m: prior mean ``(n,)``.
-        L: lower Cholesky factor ``(n, n)`` of the prior covariance.
-        u0: whitened starting point ``(n,)`` (default zeros: the prior mean).
+        L: lower Cholesky factor ``(n, n)`` of the prior covariance, or any factor
+            ``(n, M)`` with ``K = L Lᵀ`` (a low-rank basis: Newton then runs in ``M`` dimensions).
+        u0: whitened starting point ``(M,)`` (default zeros: the prior mean).
         max_iter: Newton iteration cap.
         tol: stop when the max-abs whitened gradient ``|Lᵀ∇ℓ - u|`` is below ``tol``
             (relative to ``1 + max|u|``).
@@ -129,8 +130,7 @@ def find_mode(loglik: Callable, consts: tuple, m, L, *, u0=None, max_iter: int =
     Returns:
         :class:`LaplaceMode`.
     """
-    n = L.shape[0]
-    u0 = jnp.zeros((n,), L.dtype) if u0 is None else u0
+    u0 = jnp.zeros((L.shape[1],), L.dtype) if u0 is None else u0
     obj = partial(_objective, loglik, consts, m, L)
 
     def grad_u(u):
