@@ -112,10 +112,13 @@ def test_cli_demo_quick_writes_results(tmp_path):
         capture_output=True, text=True, timeout=1800, cwd=Path(__file__).resolve().parents[2],
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    for name in ("co2_forecast.png", "co2_components.png", "trace.png", "rank.png", "fit.nc", "summary.txt"):
+    for name in ("co2_forecast.png", "co2_components.png", "trace.png", "rank.png", "fit.nc", "summary.txt",
+                 "coal_mining_intensity.png"):
         assert (out / name).stat().st_size > 0, name
     figures = json.loads((out / "figures.json").read_text())
     assert figures["n_all"] == 521 and 300 < figures["forecast_2011_ppm"] < 420
+    # the well-known drop in disaster rates around 1890 (about 3 per year before, about 1 after)
+    assert 2.0 < figures["coal_rate_1855_1885"] < 4.5 and figures["coal_rate_1900_1960"] < 1.5
     assert "r_hat" in (out / "summary.txt").read_text()
     from bayeskern.infer import Fit
 
