@@ -3,8 +3,16 @@
 from bayeskern.gp.latent import latent
 from bayeskern.gp.laplace_marginal import LaplaceMarginal, laplace_marginal, sample_latent
 from bayeskern.gp.posterior import ConditionedGP, GPPosterior
+from bayeskern.gp.predict_laplace import (
+    LaplacePrediction,
+    bernoulli_probability,
+    latent_predictive,
+    predict_latent,
+    predictive_log_density,
+)
 from bayeskern.gp.process import GaussianProcess
 from bayeskern.gp.svgp import SVGP, SVGPFit, SVGPPrediction, fit_svgp, optimal_gaussian_q, select_inducing, svgp_elbo
 
 __all__ = ["GaussianProcess", "GPPosterior", "ConditionedGP", "latent", "LaplaceMarginal", "laplace_marginal", "sample_latent",
+           "LaplacePrediction", "bernoulli_probability", "latent_predictive", "predict_latent", "predictive_log_density",
            "SVGP", "SVGPFit", "SVGPPrediction", "fit_svgp", "optimal_gaussian_q", "select_inducing", "svgp_elbo"]

@@ -1,0 +1,363 @@
+"""Prediction at new inputs from a fit that used the embedded Laplace marginal.
+
+For one hyperparameter value ``θ`` the Laplace approximation replaces
+``p(f | y, θ)`` by ``q(f) = N(f̂, (K⁻¹ + W)⁻¹)``; the latent function at new
+inputs ``X*`` is then Gaussian with (Rasmussen & Williams 2006, eqs. 3.21,
+3.24; Alg. 3.2)
+
+    E[f*]   = m(X*) + k*ᵀ ∇log p(y | f̂)                (= m* + k*ᵀ K⁻¹ (f̂ - m) at the mode)
+    Var[f*] = k** - k*ᵀ (K + W⁻¹)⁻¹ k*
+            = k** - |L⁻¹k*|² + |C⁻¹ L⁻¹ k*|²          (whitened form used here)
+
+with ``K = L Lᵀ`` and ``A = I + Lᵀ W L = C Cᵀ``, the two factors the Newton
+mode search already holds (:class:`~bayeskern.gp.laplace_newton.LaplaceMode`).
+The whitened form never forms ``W⁻¹`` or ``W½``, so it is valid for ``W`` with
+zeros (masked or uninformative observations) and with negative entries
+(Student-t), whenever the posterior precision is positive definite.
+
+:func:`predict_latent` does this for every posterior draw of a
+:class:`bayeskern.infer.Fit`: it re-runs the model with the draw substituted
+(as :func:`~bayeskern.gp.laplace_marginal.sample_latent` does) to get the
+site's prior covariance, mean and likelihood, finds the mode, and evaluates
+the kernel between the training and new inputs. The site stores only the
+``(n, n)`` covariance, not the kernel, so the caller passes the kernel (fixed,
+or a function of the draw's site values) and the training inputs; both are
+checked against the site's covariance on the first draw.
+
+:func:`bernoulli_probability` and :func:`predictive_log_density` turn the
+Gaussian ``N(f*; μ, s²)`` into predictive probabilities and densities
+(Gauss-Hermite quadrature; probit in closed form).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro.distributions as dist
+from jax.scipy.linalg import solve_triangular
+from jax.scipy.special import logsumexp, ndtr
+
+from bayeskern._checks import as_inputs
+from bayeskern.gp.laplace_marginal import LaplaceMarginal
+from bayeskern.gp.laplace_newton import LaplaceMode
+from bayeskern.kernels import Kernel
+
+__all__ = ["LaplacePrediction", "bernoulli_probability", "latent_predictive", "predict_latent",
+           "predictive_log_density"]
+
+#: relative (to the mean prior variance) tolerance of the kernel/covariance consistency check.
+_KERNEL_CHECK_RTOL = 1e-6
+
+
+class LaplacePrediction(NamedTuple):
+    """Laplace predictive of ``f(X_new)`` for each hyperparameter draw.
+
+    Attributes:
+        mean: ``(S, m)`` predictive means (``S`` draws, ``m`` new inputs).
+        var: ``(S, m)`` predictive variances of the latent ``f`` (no observation noise).
+    """
+
+    mean: np.ndarray
+    var: np.ndarray
+
+    def marginal(self) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and variance ``(m,)`` of the mixture over draws (law of total variance)."""
+        mu = self.mean.mean(axis=0)
+        return mu, self.var.mean(axis=0) + self.mean.var(axis=0)
+
+
+def latent_predictive(mode: LaplaceMode, k_cross, k_diag, mean_new=0.0):
+    """Laplace predictive mean and variance ``(m,)`` of ``f`` at new inputs, for one ``θ``.
+
+    Args:
+        mode: the Laplace mode at ``θ`` (:meth:`LaplaceMarginal.mode`), with square ``L``.
+        k_cross: ``(n, m)`` kernel between the training and new inputs.
+        k_diag: ``(m,)`` prior variances ``k(x*, x*)`` at the new inputs.
+        mean_new: prior mean at the new inputs, scalar or ``(m,)``.
+
+    Returns:
+        ``(mean (m,), var (m,))``; ``var`` is clipped at 0 (round-off only).
+    """
+    # R&W Alg. 3.2 uses k*ᵀ∇log p(y|f̂); at the mode K⁻¹(f̂ - m) equals it (to the Newton tolerance).
+    mean = mean_new + k_cross.T @ mode.grad
+    V = solve_triangular(mode.L, k_cross, lower=True)  # L⁻¹ k*
+    Z = solve_triangular(mode.C, V, lower=True)  # C⁻¹ L⁻¹ k*
+    # k** - k*ᵀK⁻¹k* is the prior conditional variance, k*ᵀK⁻¹ΣK⁻¹k* = |C⁻¹L⁻¹k*|² the part Σ adds back.
+    var = k_diag - jnp.sum(V * V, axis=0) + jnp.sum(Z * Z, axis=0)
+    return mean, jnp.maximum(var, 0.0)
+
+
+def _split_args(args, kwargs):
+    leaves, treedef = jax.tree_util.tree_flatten((tuple(args), dict(kwargs)))
+    is_arr = [isinstance(x, (jax.Array, np.ndarray)) for x in leaves]
+
+    def rebuild(arrs):
+        it = iter(arrs)
+        return jax.tree_util.tree_unflatten(treedef, [next(it) if a else x for x, a in zip(leaves, is_arr)])
+
+    return [x for x, a in zip(leaves, is_arr) if a], rebuild
+
+
+def _trace_site(model, draw, args, kwargs, site):
+    """``(site message, {site: value})`` of the model re-run with ``draw`` substituted."""
+    from numpyro import handlers
+
+    tr = handlers.trace(handlers.substitute(handlers.seed(model, 0), data=draw)).get_trace(*args, **kwargs)
+    values = {k: v["value"] for k, v in tr.items() if v["type"] in ("sample", "deterministic")}
+    return tr.get(site), values
+
+
+def predict_latent(fit, name: str, X_new, *, X, kernel, mean=None, obs_name: str | None = None,
+                   batch_size: int = 32) -> LaplacePrediction:
+    """Laplace predictive of the latent ``f`` at ``X_new`` for every hyperparameter draw of ``fit``.
+
+    For each draw ``θ_s`` the model is re-run with ``θ_s`` substituted; the
+    site ``obs_name`` (default ``f"{name}_y"``) gives ``K_θ``, ``m_θ``, the
+    likelihood and data, the Newton mode ``f̂_θ`` is found, and
+    ``N(f*; μ_s, s²_s)`` is computed as in the module docstring. Draws are
+    processed ``batch_size`` at a time under ``vmap`` in one compiled program.
+
+    Args:
+        fit: a :class:`bayeskern.infer.Fit` of a model calling
+            :func:`~bayeskern.gp.laplace_marginal.laplace_marginal` with this ``name``
+            and ``method="dense"`` (or ``"auto"`` resolving to dense).
+        name: the name given to ``laplace_marginal``.
+        X_new: new inputs ``(m,)`` or ``(m, d)``.
+        X: the training inputs ``(n,)`` or ``(n, d)`` the model passed to ``laplace_marginal``.
+        kernel: the model's kernel: a :class:`~bayeskern.kernels.Kernel` (fixed
+            hyperparameters) or a callable ``values -> Kernel``, where ``values``
+            maps every sample and deterministic site of the re-run model to its
+            value for the draw (e.g. ``lambda v: Matern32(lengthscale=v["ls"], variance=v["var"])``).
+            Checked on the first draw: ``kernel(X)`` must reproduce the site's
+            covariance up to its jitter.
+        mean: prior mean at ``X_new``: ``None`` (the site's prior mean, which
+            must then be constant over ``X``, e.g. ``mean=b`` with a sampled
+            scalar ``b``), or a callable ``(values, X_new) -> (m,)``.
+        obs_name: the observed site's name if it was overridden.
+        batch_size: draws per vectorised batch (memory: a few ``(n, n)`` and ``(n, m)``
+            matrices per draw in the batch).
+
+    Returns:
+        :class:`LaplacePrediction` with ``mean`` and ``var`` ``(chain * draw, m)``
+        (chain-major, as ``fit.samples``); offsets are not included.
+
+    Raises:
+        ValueError: a bad ``fit``, ``name``/``obs_name``, ``X_new``, ``X``,
+            ``kernel``, ``mean`` or ``batch_size``.
+    """
+    if getattr(fit, "model", None) is None:
+        raise ValueError("fit must be a Fit with its model (a Fit loaded from disk has none); predictions re-run it")
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"name must be a non-empty string, got {name!r}")
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if not (isinstance(kernel, Kernel) or callable(kernel)):
+        raise ValueError(f"kernel must be a Kernel or a callable values -> Kernel, got {type(kernel).__name__}")
+    if mean is not None and not callable(mean):
+        raise ValueError(f"mean must be None or a callable (values, X_new) -> (m,), got {type(mean).__name__}")
+    Xn = as_inputs(X_new, "X_new")
+    Xt = as_inputs(X, "X")
+    if Xn.shape[1] != Xt.shape[1]:
+        raise ValueError(f"X_new must have {Xt.shape[1]} input dimension(s) like X, got shape {Xn.shape}")
+    site = obs_name or f"{name}_y"
+    samples = {k: jnp.asarray(v) for k, v in fit.samples.items() if k != name}
+    if not samples:
+        raise ValueError("fit has no posterior draws to predict from")
+    total = next(iter(samples.values())).shape[0]
+    arrs, rebuild = _split_args(fit.model_args, fit.model_kwargs)
+
+    def kernel_of(values):
+        k = kernel if isinstance(kernel, Kernel) else kernel(values)
+        if not isinstance(k, Kernel):
+            raise ValueError(f"kernel(values) must return a Kernel, got {type(k).__name__}")
+        return k
+
+    # First draw, concretely: errors here name the argument instead of failing inside jit.
+    first = {k: v[0] for k, v in samples.items()}
+    msg, values = _trace_site(fit.model, first, fit.model_args, fit.model_kwargs, site)
+    if msg is None or type(msg["fn"]) is not LaplaceMarginal:
+        what = "has no site" if msg is None else f"site is a {type(msg['fn']).__name__}, not a dense LaplaceMarginal:"
+        raise ValueError(f"name: the model {what} {site!r}; predict_latent needs laplace_marginal(name, ..., "
+                         "method='dense') (pass the same name, or obs_name if it was overridden)")
+    d = msg["fn"]
+    n = d.loc.shape[-1]
+    if Xt.shape[0] != n:
+        raise ValueError(f"X must be the {n} training inputs given to laplace_marginal, got shape {Xt.shape}")
+    K_site = np.asarray(d.covariance)
+    K_fn = np.asarray(kernel_of(values)(Xt))
+    scale = float(np.mean(np.diag(K_site)))
+    off = ~np.eye(n, dtype=bool)  # off-diagonal only: the diagonal carries the site's jitter (unknown here)
+    err = float(np.max(np.abs(K_site - K_fn)[off])) if n > 1 else 0.0
+    if not err <= _KERNEL_CHECK_RTOL * scale:
+        raise ValueError(f"kernel: kernel(X) differs from the prior covariance of site {site!r} by {err:.3g} "
+                         f"(relative {err / scale:.3g}); pass the kernel (and X) the model gave laplace_marginal")
+    loc0 = np.asarray(d.loc)
+    if mean is None and np.ptp(loc0) > 1e-12 * (1.0 + np.max(np.abs(loc0))):
+        raise ValueError("mean: the site's prior mean varies over X; pass mean=(values, X_new) -> (m,)")
+    if mean is not None:
+        m0 = jnp.asarray(mean(values, Xn))
+        if m0.shape not in ((), (Xn.shape[0],)):
+            raise ValueError(f"mean(values, X_new) must give a scalar or shape ({Xn.shape[0]},), got {m0.shape}")
+
+    @jax.jit
+    def run(draws, arrs_, Xn_, Xt_):
+        a, kw = rebuild(arrs_)
+
+        def one(draw):
+            s, vals = _trace_site(fit.model, draw, a, kw, site)
+            dd = s["fn"]
+            k = kernel_of(vals)
+            m_new = dd.loc[0] if mean is None else mean(vals, Xn_)
+            return latent_predictive(dd.mode(s["value"]), k(Xt_, Xn_), k.diag(Xn_), m_new)
+
+        return jax.lax.map(one, draws, batch_size=int(batch_size))
+
+    mu, var = run(samples, arrs, Xn, Xt)
+    return LaplacePrediction(np.asarray(mu).reshape(total, -1), np.asarray(var).reshape(total, -1))
+
+
+# -- from N(f*; μ, s²) to predictive probabilities and densities ------------------------------
+def _gauss_hermite(num_points: int, dtype):
+    if int(num_points) < 1:
+        raise ValueError(f"num_points must be >= 1, got {num_points}")
+    x, w = np.polynomial.hermite.hermgauss(int(num_points))
+    # ∫ g(f) N(f; μ, s²) df = Σ_i w_i/√π g(μ + √2 s x_i)
+    return jnp.asarray(x, dtype), jnp.asarray(np.log(w) - 0.5 * math.log(math.pi), dtype)
+
+
+def _mean_var(mean, var):
+    mean = jnp.asarray(mean, dtype=jnp.result_type(float))
+    var = jnp.asarray(var, dtype=mean.dtype)
+    try:
+        shape = jnp.broadcast_shapes(mean.shape, var.shape)
+    except ValueError:
+        raise ValueError(f"mean and var must broadcast, got shapes {mean.shape} and {var.shape}") from None
+    if not isinstance(var, jax.core.Tracer) and not np.all(np.asarray(var) >= 0):
+        raise ValueError("var must be non-negative (and not NaN)")
+    if not isinstance(mean, jax.core.Tracer) and not np.all(np.isfinite(np.asarray(mean))):
+        raise ValueError("mean must be finite")
+    return jnp.broadcast_to(mean, shape), jnp.broadcast_to(var, shape)
+
+
+def bernoulli_probability(mean, var, *, link: str = "logit", approx: str = "quadrature", num_points: int = 64):
+    """``P(y = 1) = ∫ σ(f) N(f; mean, var) df`` elementwise, shape of ``broadcast(mean, var)``.
+
+    Args:
+        mean, var: latent predictive means and variances (broadcastable arrays).
+        link: ``"logit"`` (``σ`` the logistic) or ``"probit"`` (``σ = Φ``: exact closed
+            form ``Φ(μ / √(1 + s²))``).
+        approx: for the logit link: ``"quadrature"`` (adaptive ``num_points``-point
+            Gauss-Hermite as in :func:`predictive_log_density`; at the default 64 points
+            absolute errors below 1e-10 for ``s² ≤ 4``, 2e-6 for ``s² ≤ 25``, 4e-5 at
+            ``s² = 100``: the logistic's step is off the nodes' centre when ``|μ|`` and ``s``
+            are large) or ``"probit"`` (MacKay's ``σ(μ / √(1 + π s²/8))``, errors up to about 0.02).
+        num_points: Gauss-Hermite points.
+    """
+    if link not in ("logit", "probit"):
+        raise ValueError(f"link must be 'logit' or 'probit', got {link!r}")
+    if approx not in ("quadrature", "probit"):
+        raise ValueError(f"approx must be 'quadrature' or 'probit', got {approx!r}")
+    mu, v = _mean_var(mean, var)
+    if link == "probit":
+        return ndtr(mu / jnp.sqrt(1.0 + v))
+    if approx == "probit":
+        return jax.nn.sigmoid(mu / jnp.sqrt(1.0 + math.pi * v / 8.0))
+    # Adaptive nodes (centred on σ(f)N(f)): at 64 points 2e-6 at (μ, s²) = (4, 25), where nodes
+    # centred on the prior are 8e-6 off (5e-4 at 32 points).
+    return jnp.exp(predictive_log_density(_bernoulli_logit, mu, v, jnp.ones_like(mu), num_points=num_points))
+
+
+def _bernoulli_logit(f):
+    return dist.Bernoulli(logits=f)
+
+
+def predictive_log_density(likelihood, mean, var, y, *, num_points: int = 32, adaptive: bool = True,
+                           newton_steps: int = 30):
+    """``log ∫ p(y | f) N(f; mean, var) df`` elementwise, by Gauss-Hermite quadrature.
+
+    Plain Gauss-Hermite centres the nodes on the prior ``N(mean, var)``; it is
+    poor when the likelihood is much narrower than ``√var`` (a Gaussian with
+    ``σ = 0.4`` against ``var = 4``: 0.09 nats off at 32 points). The default,
+    adaptive Gauss-Hermite (Liu & Pierce 1994), centres the nodes at the mode
+    of the integrand and scales them by its curvature (a few safeguarded
+    Newton steps per element, curvature of the likelihood clipped at 0 so the
+    scale exists for non-log-concave likelihoods). At 32 points it is exact for
+    Gaussian likelihoods, within 1e-9 nats for Bernoulli-logit and about 1e-6
+    (5e-5 for ``y = 0`` at ``var = 25``) for Poisson; for a bimodal integrand
+    (a Student-t outlier far from ``mean``) one centre misses a mode: errors up
+    to about 0.05 nats at 32 points, 0.02 at 64.
+
+    Args:
+        likelihood: ``f -> numpyro Distribution`` acting elementwise (e.g.
+            ``lambda f: dist.Bernoulli(logits=f)``); called on ``(Q, *shape)`` nodes.
+        mean, var: latent predictive means and variances, broadcastable to ``shape``
+            (e.g. ``(S, m)`` per hyperparameter draw, or ``(m,)``).
+        y: observations broadcastable to ``shape`` (e.g. ``(m,)``).
+        num_points: quadrature points ``Q``.
+        adaptive: centre and scale the nodes on the integrand (default) or on the prior.
+        newton_steps: Newton steps for the adaptive centre.
+
+    Returns:
+        Array of ``broadcast(mean, var, y)`` shape. The NLPD of a Bayesian fit over
+        ``S`` draws is ``-(logsumexp(out, axis=0) - log S).mean()`` with ``out`` ``(S, m)``.
+    """
+    if not callable(likelihood):
+        raise ValueError(f"likelihood must be a callable f -> numpyro Distribution, got {type(likelihood).__name__}")
+    mu, v = _mean_var(mean, var)
+    y = jnp.asarray(y)
+    try:
+        shape = jnp.broadcast_shapes(mu.shape, y.shape)
+    except ValueError:
+        raise ValueError(f"y must broadcast with mean/var, got shapes {y.shape} and {mu.shape}") from None
+    mu, v = jnp.broadcast_to(mu, shape), jnp.broadcast_to(v, shape)
+    x, logw = _gauss_hermite(num_points, mu.dtype)
+    expand = (-1,) + (1,) * len(shape)
+    x, logw = x.reshape(expand), logw.reshape(expand)
+
+    def logp(f):
+        return jnp.broadcast_to(likelihood(f).log_prob(y), f.shape)
+
+    if not adaptive:
+        return logsumexp(logp(mu[None] + jnp.sqrt(2.0 * v)[None] * x) + logw, axis=0)
+    point = v <= 0
+    vs = jnp.where(point, 1.0, v)
+    centre, prec = _integrand_mode(logp, mu, vs, int(newton_steps))
+    scale = jnp.sqrt(2.0 / prec)
+    nodes = centre[None] + scale[None] * x
+    log_prior = -0.5 * (nodes - mu[None]) ** 2 / vs[None] - 0.5 * jnp.log(2.0 * math.pi * vs)[None]
+    # ∫ g(f) df = s Σ_i w_i e^{x_i²} g(c + s x_i), with g = p(y | f) N(f; μ, v) (logw carries -½ log π).
+    out = logsumexp(logp(nodes) + log_prior + logw + x**2, axis=0) + jnp.log(scale) + 0.5 * math.log(math.pi)
+    return jnp.where(point, logp(mu[None])[0], out)
+
+
+def _integrand_mode(logp, mu, v, steps):
+    """Elementwise mode and curvature of ``log p(y | f) + log N(f; μ, v)`` (safeguarded Newton)."""
+    def obj(f):
+        return logp(f[None])[0] - 0.5 * (f - mu) ** 2 / v
+
+    def d12(f):
+        g_fn = jax.grad(lambda z: jnp.sum(logp(z[None])[0]))
+        g, h = jax.jvp(g_fn, (f,), (jnp.ones_like(f),))
+        return g, -h
+
+    def step(_, f):
+        g, w = d12(f)
+        prec = 1.0 / v + jnp.maximum(w, 0.0)
+        delta = (g - (f - mu) / v) / prec
+        base = obj(f)
+
+        def halve(_, t):  # shrink the step where it does not raise the (1-D) objective
+            worse = ~(obj(f + t * delta) >= base)
+            return jnp.where(worse, 0.5 * t, t)
+
+        t = jax.lax.fori_loop(0, 20, halve, jnp.ones_like(f))
+        new = f + t * delta
+        return jnp.where(jnp.isfinite(obj(new)) & (obj(new) >= base), new, f)
+
+    f = jax.lax.fori_loop(0, steps, step, mu)
+    _, w = d12(f)
+    return f, 1.0 / v + jnp.maximum(w, 0.0)
