@@ -1,5 +1,6 @@
-"""Shared pytest set-up: ``--runslow`` turns on tests marked ``@pytest.mark.slow``; the conjugate-model
-fixtures used by the inference and diagnostics tests."""
+"""Shared pytest set-up: ``--runslow`` turns on tests marked ``@pytest.mark.slow`` (CI runs them);
+``--runlong`` turns on tests marked ``@pytest.mark.long`` (reference MCMC runs too long for CI's
+2-core budget); the conjugate-model fixtures used by the inference and diagnostics tests."""
 
 import importlib.util
 import sys
@@ -10,14 +11,16 @@ import pytest
 
 def pytest_addoption(parser):
     parser.addoption("--runslow", action="store_true", default=False, help="also run tests marked slow")
+    parser.addoption("--runlong", action="store_true", default=False, help="also run tests marked long")
 
 
 def pytest_collection_modifyitems(config, items):
-    if config.getoption("--runslow"):
-        return
     skip_slow = pytest.mark.skip(reason="slow: run with --runslow")
+    skip_long = pytest.mark.skip(reason="long reference run: run with --runlong")
     for item in items:
-        if "slow" in item.keywords:
+        if "long" in item.keywords and not config.getoption("--runlong"):
+            item.add_marker(skip_long)
+        elif "slow" in item.keywords and not config.getoption("--runslow"):
             item.add_marker(skip_slow)
 
 _SHARED = "bayeskern_infer_test_models"

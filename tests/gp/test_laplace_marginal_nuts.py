@@ -46,7 +46,10 @@ def latent_model(x, y):
     numpyro.sample("y", dist.Poisson(jnp.exp(f)), obs=y)
 
 
+# Not in CI: on the 2-core machine this did not finish within 30 minutes (2026-12-06, load 5), far
+# beyond what the sizes suggest (see the closing note of that stop); run it with --runlong.
 @pytest.mark.slow
+@pytest.mark.long
 def test_coal_poisson_gp_matches_latent_nuts():
     from bayeskern.infer import nuts
 
