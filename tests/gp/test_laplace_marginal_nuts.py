@@ -46,10 +46,13 @@ def latent_model(x, y):
     numpyro.sample("y", dist.Poisson(jnp.exp(f)), obs=y)
 
 
-# Not in CI: on the 2-core machine this did not finish within 30 minutes (2026-12-06, load 5), far
-# beyond what the sizes suggest (see the closing note of that stop); run it with --runlong.
+# Run with --runlong (160 s on an idle 2-core machine; it did not finish in 30 min under load 5-15).
+# Measured 2026-12-06: hyperparameter means agree within 4 MCSE, but the latent f means do not: 2.5-5.7 MCSE
+# apart at 80 % of the years. With counts of 0-6 per year the Poisson posterior of f given θ is skewed and the
+# Laplace Gaussian is centred at its mode, not its mean; the long runs make the MCSE small enough to see it.
 @pytest.mark.slow
 @pytest.mark.long
+@pytest.mark.xfail(strict=True, reason="Laplace mode vs posterior mean of f for low Poisson counts (see comment)")
 def test_coal_poisson_gp_matches_latent_nuts():
     from bayeskern.infer import nuts
 
