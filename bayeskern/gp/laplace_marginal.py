@@ -47,6 +47,7 @@ from jax.scipy.linalg import solve_triangular
 from numpyro.distributions import constraints
 
 from bayeskern._checks import as_inputs, is_concrete
+from bayeskern.gp.latent import resolve_mean
 from bayeskern.gp.laplace_newton import (
     LaplaceMode,
     find_mode,
@@ -169,19 +170,6 @@ def la_loo(fn, consts, f, dS, W, grad):
     return jax.scipy.special.logsumexp(lp + logw, axis=0)
 
 
-def _resolve_mean(mean, X, n):
-    if mean is None:
-        loc = jnp.zeros((n,))
-    elif callable(mean):
-        loc = jnp.asarray(mean(X))
-    else:
-        loc = jnp.asarray(mean)
-        loc = jnp.full((n,), loc) if loc.ndim == 0 else loc
-    if loc.shape != (n,):
-        raise ValueError(f"mean must be a scalar, an ({n},) array or a callable giving ({n},), got shape {loc.shape}")
-    return loc
-
-
 METHODS = ("auto", "dense", "kronecker", "hsgp")
 #: ``method="auto"`` picks the Kronecker path for full grids of at least this many cells (2-D and up).
 AUTO_KRONECKER_MIN = 1024
@@ -252,7 +240,7 @@ def laplace_marginal(name: str, kernel: Kernel, X, likelihood, obs, *, mean=None
     obs = jnp.asarray(obs)
     if obs.shape != (n,):
         raise ValueError(f"obs must have shape ({n},) (one observation per input row), got {obs.shape}")
-    loc = _resolve_mean(mean, X, n)
+    loc = resolve_mean(mean, X, n)
     if offset is not None:
         offset = jnp.asarray(offset, dtype=loc.dtype)
         offset = jnp.full((n,), offset) if offset.ndim == 0 else offset

@@ -33,15 +33,7 @@ def latent(name: str, kernel: Kernel, X, *, mean=None, whitened: bool = True, ji
     """
     Xa = as_inputs(X, "X")
     n = Xa.shape[0]
-    if mean is None:
-        loc = jnp.zeros((n,))
-    elif callable(mean):
-        loc = jnp.asarray(mean(X))
-    else:
-        loc = jnp.asarray(mean)
-        loc = jnp.full((n,), loc) if loc.ndim == 0 else loc
-    if loc.shape != (n,):
-        raise ValueError(f"mean must give shape ({n},), got {loc.shape}")
+    loc = resolve_mean(mean, X, n)
     K = kernel(Xa)
     rel = default_jitter(K.dtype) if jitter is None else float(jitter)
     # Concrete matrices escalate or raise (never NaN); under NUTS a non-PD draw is rejected.
@@ -50,3 +42,17 @@ def latent(name: str, kernel: Kernel, X, *, mean=None, whitened: bool = True, ji
         z = numpyro.sample(f"{name}_z", dist.Normal(jnp.zeros((n,), K.dtype), 1.0).to_event(1))
         return numpyro.deterministic(name, loc + L @ z)
     return numpyro.sample(name, dist.MultivariateNormal(loc, scale_tril=L))
+
+
+def resolve_mean(mean, X, n: int):
+    """The prior mean at ``X`` as an ``(n,)`` array from None (zero), a scalar, an ``(n,)`` array or a callable."""
+    if mean is None:
+        loc = jnp.zeros((n,))
+    elif callable(mean):
+        loc = jnp.asarray(mean(X))
+    else:
+        loc = jnp.asarray(mean)
+        loc = jnp.full((n,), loc) if loc.ndim == 0 else loc
+    if loc.shape != (n,):
+        raise ValueError(f"mean must be a scalar, an ({n},) array or a callable giving ({n},), got shape {loc.shape}")
+    return loc

@@ -260,3 +260,26 @@ class LowRankConditioned(GaussianPrediction):
         if self.extra_noise is not None:
             out = out + jnp.sqrt(self.extra_noise) * jax.random.normal(k3, shape + (m,), self.V.dtype)
         return out
+
+
+def entry_points(spec_of, label: str):
+    """The back-end interface ``(log_prob, pointwise_log_prob, sample, condition)`` of a finite-basis
+    model whose basis ``spec_of(process)`` describes; ``label`` names it in the docstrings."""
+
+    def model_log_prob(process, value):
+        return log_prob(process, spec_of(process), value)
+
+    def model_pointwise_log_prob(process, value):
+        return pointwise_log_prob(process, spec_of(process), value)
+
+    def model_sample(process, key, sample_shape):
+        return sample(process, spec_of(process), key, sample_shape)
+
+    def model_condition(process, y):
+        return LowRankPosterior(process, spec_of(process), y)
+
+    model_log_prob.__doc__ = f"Woodbury log density of the {label} model, ``(..., n) -> (...)``."
+    model_pointwise_log_prob.__doc__ = f"Exact LOO terms of the {label} model, ``(..., n)``."
+    model_sample.__doc__ = "Prior draws (with noise), ``sample_shape + (n,)``."
+    model_condition.__doc__ = "A ``LowRankPosterior`` (weight space) with ``at(X_new, ...)`` and ``sample_functions``."
+    return model_log_prob, model_pointwise_log_prob, model_sample, model_condition

@@ -255,21 +255,4 @@ def _check_rules(process, num_basis, c):
             check_hsgp_settings(num_basis, c, process.X, k.lengthscale, name, stacklevel=6)
 
 
-def log_prob(process, value):
-    """Woodbury log density of the HSGP model, ``(..., n) -> (...)``."""
-    return _lowrank.log_prob(process, spec(process), value)
-
-
-def pointwise_log_prob(process, value):
-    """Exact LOO terms of the HSGP model, ``(..., n)``."""
-    return _lowrank.pointwise_log_prob(process, spec(process), value)
-
-
-def sample(process, key, sample_shape):
-    """Prior draws (with noise), ``sample_shape + (n,)``."""
-    return _lowrank.sample(process, spec(process), key, sample_shape)
-
-
-def condition(process, y):
-    """A ``LowRankPosterior`` (weight space) with ``at(X_new, ...)`` and ``sample_functions``."""
-    return _lowrank.LowRankPosterior(process, spec(process), y)
+log_prob, pointwise_log_prob, sample, condition = _lowrank.entry_points(spec, "HSGP")

@@ -93,21 +93,4 @@ def spec(process) -> RFFSpec:
     return RFFSpec(int(num), kind)
 
 
-def log_prob(process, value):
-    """Woodbury log density of the RFF model, ``(..., n) -> (...)``."""
-    return _lowrank.log_prob(process, spec(process), value)
-
-
-def pointwise_log_prob(process, value):
-    """Exact LOO terms of the RFF model, ``(..., n)``."""
-    return _lowrank.pointwise_log_prob(process, spec(process), value)
-
-
-def sample(process, key, sample_shape):
-    """Prior draws (with noise), ``sample_shape + (n,)``."""
-    return _lowrank.sample(process, spec(process), key, sample_shape)
-
-
-def condition(process, y):
-    """A ``LowRankPosterior`` (weight space) with ``at(X_new, ...)`` and ``sample_functions``."""
-    return _lowrank.LowRankPosterior(process, spec(process), y)
+log_prob, pointwise_log_prob, sample, condition = _lowrank.entry_points(spec, "RFF")
