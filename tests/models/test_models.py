@@ -16,8 +16,6 @@ from models import (
     bo_surrogate,
     bq_evidence,
     co2,
-    cox_coal,
-    cox_pines,
     gp_classification,
     gp_counts_laplace,
     gp_regression,
@@ -97,11 +95,6 @@ def test_bo_surrogate_model_sites():
     y = RNG.normal(size=9)
     tr, lp = trace(bo_surrogate.model, X, y)
     assert tr["gp_lengthscale"]["value"].shape == (3,) and "gp_noise" in tr and np.isfinite(lp)
-
-
-def test_cox_scripts_expose_main():
-    for module in (cox_coal, cox_pines):
-        assert callable(module.main)
 
 
 @pytest.mark.slow
