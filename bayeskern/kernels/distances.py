@@ -11,11 +11,9 @@ def squared_distance(X1, X2):
     """Squared Euclidean distances ``(n1, n2)`` between rows of ``X1`` ``(n1, d)`` and ``X2`` ``(n2, d)``.
 
     Differences are formed explicitly (not ``|x|² + |y|² - 2xᵀy``) so that
-    coincident points give exactly zero and nearby points keep their digits;
-    XLA fuses the broadcast, so this costs no extra memory.
+    coincident points give exactly zero and nearby points keep their digits.
     """
-    diff = X1[:, None, :] - X2[None, :, :]
-    return jnp.sum(diff * diff, axis=-1)
+    return _sum_over_dims(X1, X2, None)
 
 
 def safe_sqrt(r2):
@@ -51,8 +49,34 @@ def _scaled_sqdist(X1, X2, lengthscale):
     # Scale the differences, not the inputs: scaling inputs by a broadcast ARD
     # lengthscale hits an XLA CPU miscompilation of jitted float64 gradients
     # (jaxlib 0.12) when inputs coincide; tests/kernels/test_conformance.py checks it.
-    diff = (X1[:, None, :] - X2[None, :, :]) / lengthscale
-    return jnp.sum(diff * diff, axis=-1)
+    return _sum_over_dims(X1, X2, lengthscale)
+
+
+#: Up to this many input dimensions the sum over dimensions is unrolled.
+UNROLL_MAX_DIMS = 16
+
+
+def _sum_over_dims(X1, X2, lengthscale):
+    """``Σ_d ((X1_id - X2_jd) / ℓ_d)²`` ``(n1, n2)``; ``lengthscale`` None, scalar or ``(d,)``.
+
+    For small ``d`` the sum is unrolled into ``d`` fused ``(n1, n2)`` updates:
+    XLA's CPU reduction over a short trailing axis of an ``(n1, n2, d)``
+    broadcast is about 8x slower (n = 500, d = 3: 4.9 ms vs 0.8 ms).
+    """
+    d = X1.shape[-1]
+    if d > UNROLL_MAX_DIMS:
+        diff = X1[:, None, :] - X2[None, :, :]
+        if lengthscale is not None:
+            diff = diff / lengthscale
+        return jnp.sum(diff * diff, axis=-1)
+    ls = None if lengthscale is None else jnp.broadcast_to(lengthscale, (d,))
+    out = None
+    for k in range(d):
+        diff = X1[:, k, None] - X2[None, :, k]
+        if ls is not None:
+            diff = diff / ls[k]
+        out = diff * diff if out is None else out + diff * diff
+    return out
 
 
 @jax.custom_jvp
