@@ -57,8 +57,10 @@ class _Registry(dict):
 
 BACKENDS = _Registry()
 
-#: Below this many points a dense Cholesky is as fast as a sequential scan.
-KALMAN_MIN_POINTS = 1000
+#: From this many 1-D points the state-space scan beats a dense Cholesky for the
+#: log density and its gradient (Matérn 5/2, 1 thread, 2026-12-06: break-even near
+#: n = 70; 2.5x faster at n = 100, 29x at n = 500).
+KALMAN_MIN_POINTS = 128
 #: Below this many grid points a dense Cholesky is as fast as the per-axis eigendecompositions.
 KRONECKER_MIN_POINTS = 64
 #: Above this many points a dense solve is slow enough to mention the approximate back ends.
