@@ -1,4 +1,9 @@
-"""Bayesian quadrature on the Genz test families vs Monte Carlo, scrambled Sobol and kernel herding.
+"""Bayesian quadrature on the Genz test families vs Monte Carlo, scrambled Sobol, kernel herding and kernel thinning.
+
+Point sets first: the MMD (RBF, lengthscale 0.2·√d, closed-form kernel mean of
+U[0, 1]^d) of n i.i.d., scrambled-Sobol, kernel-herding (4096 Sobol candidates)
+and kernel-thinning points (KT-SPLIT + KT-SWAP of num·2^m i.i.d. points, at most
+4096), medians over seeds.
 
 Relative error |estimate - truth| / |truth| against the number of evaluations
 n, medians over seeds (each seed redraws the Genz offsets u and the random
@@ -6,8 +11,14 @@ designs). BQ: RBF with ARD plus a constant offset, MAP hyperparameters
 (``bayeskern.quadrature.fit_kernel``), on a scrambled-Sobol design; z-scores
 (error / posterior sd) for MAP and, at the ``--nuts d:n`` pairs, for the same
 points with hyperparameters marginalised by NUTS (the integral's posterior a
-mixture). Herding: the equal-weight mean of f on kernel-herding points (RBF,
-lengthscale 0.2·√d, 4096 Sobol candidates). Markdown tables.
+mixture). Herding and thinning (KT): the equal-weight mean of f on those points
+(same kernel as the MMD table; KT redrawn per seed). Markdown tables.
+
+``--calibration``: z-scores of MAP vs NUTS-marginalised hyperparameters on the
+smooth Genz families (oscillatory, product peak, corner peak, Gaussian), d = 1, 2, 3,
+n = 16·d Sobol points, ``--calib-repeats`` repeats (Genz offsets redrawn), NUTS
+through ``integrate(..., hyper="nuts")`` (``bq_model`` + ``bayeskern.infer.nuts``) with small
+settings; prints the fraction of |z| < 2 per cell and overall.
 
 Then the 1-D integrand exp(-x² - sin²(3x)) on [-3, 3] (Emukit's BQ tutorial
 integrand, ``hennig1D``) with 20 points chosen by integral-variance reduction:
@@ -15,7 +26,9 @@ MAP vs NUTS hyperparameters, RBF vs Matérn 5/2, against the value from
 ``scipy.integrate.quad``.
 
 Run: ``python benchmarks/bench_quadrature.py [--quick] [--threads N] [--dims 1,2] [--ns 16,64]
-[--seeds 3] [--families gaussian,oscillatory] [--nuts 1:16,2:32] [--emukit-seeds 3] [--no-genz] [--no-emukit]``.
+[--seeds 3] [--families gaussian,oscillatory] [--nuts 1:16,2:32] [--emukit-seeds 3] [--no-mmd] [--no-genz]
+[--no-emukit]``; calibration only: ``python benchmarks/bench_quadrature.py --calibration --threads 1
+[--calib-dims 1,2,3] [--calib-ns 16,32,48] [--calib-repeats 5] [--calib-nuts 200,200,1]`` (warm-up, draws, chains).
 """
 
 from __future__ import annotations
@@ -37,7 +50,15 @@ from scipy.special import erf  # noqa: E402
 
 import bayeskern  # noqa: E402,F401
 from bayeskern.kernels import RBF, Matern52  # noqa: E402
-from bayeskern.quadrature import Uniform, integrate, kernel_herding, monte_carlo, sobol  # noqa: E402
+from bayeskern.quadrature import (  # noqa: E402
+    Uniform,
+    integrate,
+    kernel_herding,
+    kernel_thinning,
+    mmd,
+    monte_carlo,
+    sobol,
+)
 
 H = {"oscillatory": 9.0, "product_peak": 7.25, "corner_peak": 1.85, "gaussian": 7.03, "continuous": 20.4,
      "discontinuous": 4.3}
@@ -94,16 +115,53 @@ def _bq(f_or_data, meas, n, hyper, seed, kernel=RBF, **kw):
         return np.nan, np.nan, None
 
 
+def _design_kernel(d):
+    """The kernel herding and thinning minimise the MMD of (and the MMD table measures)."""
+    return RBF(lengthscale=0.2 * math.sqrt(d))
+
+
+_HERD, _KT = {}, {}
+
+
+def _herding(d, n_max):
+    """Greedy: the first n points of the longest run are the n-point design."""
+    if _HERD.get(d, np.zeros((0, d))).shape[0] < n_max:
+        _HERD[d] = kernel_herding(_design_kernel(d), Uniform(np.zeros(d), np.ones(d)), n_max, candidates=4096)
+    return _HERD[d]
+
+
+def _thinning(d, n, seed):
+    """Kernel thinning is not nested: one run per (d, n, seed)."""
+    if (d, n, seed) not in _KT:
+        _KT[d, n, seed] = kernel_thinning(_design_kernel(d), Uniform(np.zeros(d), np.ones(d)), n, seed=seed)
+    return _KT[d, n, seed]
+
+
+def mmd_table(dims, ns, seeds):
+    """MMD of the equal-weight rules to U[0, 1]^d: i.i.d., Sobol, herding, kernel thinning (KT)."""
+    print("\nMMD to U[0,1]^d, RBF lengthscale 0.2·sqrt(d), closed-form kernel mean; medians over seeds "
+          "(herding is deterministic); KT input num·2^m i.i.d. points (m = ceil(log2 num), input <= 4096)")
+    print("\n| d | n | MC | Sobol | herding | KT | KT / MC | KT / Sobol | KT / herding | KT s |")
+    print("|" + "---|" * 10)
+    for d, n in itertools.product(dims, ns):
+        meas, k = Uniform(np.zeros(d), np.ones(d)), _design_kernel(d)
+        mc = np.median([float(mmd(k, meas, monte_carlo(meas, n, seed=s))) for s in range(seeds)])
+        qm = np.median([float(mmd(k, meas, sobol(meas, n, seed=s + 1000))) for s in range(seeds)])
+        hd = float(mmd(k, meas, _herding(d, max(ns))[:n]))
+        t0 = time.perf_counter()
+        kt = np.median([float(mmd(k, meas, _thinning(d, n, s))) for s in range(seeds)])
+        sec = (time.perf_counter() - t0) / seeds
+        print(f"| {d} | {n} | {mc:.2e} | {qm:.2e} | {hd:.2e} | {kt:.2e} | {kt / mc:.3f} | {kt / qm:.3f} | "
+              f"{kt / hd:.3f} | {sec:.2f} |", flush=True)
+
+
 def genz_table(families, dims, ns, seeds, nuts_cases):
-    print("\n| family | d | n | BQ-MAP rel err | MC rel err | Sobol rel err | herding rel err | MC/BQ | "
+    print("\n| family | d | n | BQ-MAP rel err | MC rel err | Sobol rel err | herding rel err | KT rel err | MC/BQ | "
           "MAP \\|z\\|<2 | MAP med \\|z\\| | NUTS \\|z\\|<2 | NUTS rel err | BQ s |")
-    print("|" + "---|" * 13)
-    herd_cache = {}
+    print("|" + "---|" * 14)
     for family, d, n in itertools.product(families, dims, ns):
         meas = Uniform(np.zeros(d), np.ones(d))
-        if d not in herd_cache:  # greedy: the first n points of the longest run are the n-point design
-            herd_cache[d] = kernel_herding(RBF(lengthscale=0.2 * math.sqrt(d)), meas, max(ns), candidates=4096)
-        bq, mc, qm, hd, zs, zn, bqn, times = [], [], [], [], [], [], [], []
+        bq, mc, qm, hd, kt, zs, zn, bqn, times = [], [], [], [], [], [], [], [], []
         run_nuts = (family, d, n) in nuts_cases or ("*", d, n) in nuts_cases
         for s in range(seeds):
             f, exact = genz(family, d, np.random.default_rng(100 * s + d))
@@ -120,13 +178,88 @@ def genz_table(families, dims, ns, seeds, nuts_cases):
                 bqn.append(abs(en - exact) / scale)
             mc.append(abs(float(fx(monte_carlo(meas, n, seed=s)).mean()) - exact) / scale)
             qm.append(abs(float(fx(sobol(meas, n, seed=s + 1000)).mean()) - exact) / scale)
-            hd.append(abs(float(fx(herd_cache[d][:n]).mean()) - exact) / scale)
+            hd.append(abs(float(fx(_herding(d, max(ns))[:n]).mean()) - exact) / scale)
+            kt.append(abs(float(fx(_thinning(d, n, s)).mean()) - exact) / scale)
         b, m, q, h = np.nanmedian(bq), np.median(mc), np.median(qm), np.median(hd)
         z = np.abs(np.asarray(zs))
         nz = f"{np.mean(np.abs(zn) < 2):.2f}" if zn else "-"
         ne = f"{np.nanmedian(bqn):.2e}" if bqn else "-"
-        print(f"| {family} | {d} | {n} | {b:.2e} | {m:.2e} | {q:.2e} | {h:.2e} | {m / b:.1f} | {np.mean(z < 2):.2f} | "
+        print(f"| {family} | {d} | {n} | {b:.2e} | {m:.2e} | {q:.2e} | {h:.2e} | {np.median(kt):.2e} | {m / b:.1f} | "
+              f"{np.mean(z < 2):.2f} | "
               f"{np.nanmedian(z):.2f} | {nz} | {ne} | {np.median(times):.2f} |", flush=True)
+
+
+SMOOTH = ("oscillatory", "product_peak", "corner_peak", "gaussian")
+
+
+def _ell_map(r):
+    """Geometric mean of the MAP kernel's (ARD) lengthscales."""
+    k = getattr(r.kernel, "k1", r.kernel)  # fit_kernel returns RBF + Constant(offset)
+    return float(np.exp(np.mean(np.log(np.atleast_1d(np.asarray(k.lengthscale))))))
+
+
+def _ell_nuts(r):
+    """Posterior median of the geometric-mean lengthscale."""
+    L = np.asarray(r.fit.samples["f_lengthscale"])
+    return float(np.median(np.exp(np.mean(np.log(L.reshape(L.shape[0], -1)), axis=1))))
+
+
+def calibration(dims, ns, repeats, warmup, samples, chains):
+    """|z| < 2 fractions for MAP vs NUTS-marginalised hyperparameters on the smooth Genz families."""
+    print(f"\nCalibration: smooth Genz families, n Sobol points, RBF ARD + constant offset; MAP (L-BFGS) vs NUTS "
+          f"({warmup} warm-up, {samples} draws, {chains} chain(s)) on the same points; z = (estimate - truth) / sd, "
+          "the NUTS sd from the mixture over draws; repeats redraw the Genz offsets u; ℓ: geometric mean of the "
+          "ARD lengthscales (MAP value, NUTS posterior median)")
+    print("\n| family | d | n | repeats | MAP \\|z\\|<2 | NUTS \\|z\\|<2 | MAP med \\|z\\| | NUTS med \\|z\\| | "
+          "MAP med rel err | NUTS med rel err | med sd NUTS/MAP | med ℓ MAP | med ℓ NUTS | divergences | NUTS s |")
+    print("|" + "---|" * 15)
+    allz = {"MAP": [], "NUTS": []}
+    byd = {}
+    failed = {"MAP": 0, "NUTS": 0}
+    for family, (d, n) in itertools.product(SMOOTH, zip(dims, ns)):
+        meas = Uniform(np.zeros(d), np.ones(d))
+        zm, zn, em, en, ratio, lm, ln, div, secs = [], [], [], [], [], [], [], 0, []
+        for s in range(repeats):
+            f, exact = genz(family, d, np.random.default_rng(100 * s + d))
+            scale = abs(exact)
+            est, sd, r = _bq(f, meas, n, "map", s)
+            if r is None:
+                failed["MAP"] += 1
+                continue
+            zm.append(_z(est, sd, exact))
+            em.append(abs(est - exact) / scale)
+            lm.append(_ell_map(r))
+            t0 = time.perf_counter()
+            e2, s2, r2 = _bq((r.X, r.fX), meas, None, "nuts", s, num_warmup=warmup, num_samples=samples,
+                             num_chains=chains)
+            secs.append(time.perf_counter() - t0)
+            if r2 is None:
+                failed["NUTS"] += 1
+                continue
+            zn.append(_z(e2, s2, exact))
+            en.append(abs(e2 - exact) / scale)
+            ratio.append(s2 / sd)
+            ln.append(_ell_nuts(r2))
+            div += int(np.sum(r2.fit.sample_stats.get("diverging", 0)))
+        am, an = np.abs(zm), np.abs(zn)
+        allz["MAP"] += list(zm)
+        allz["NUTS"] += list(zn)
+        byd.setdefault(d, {"MAP": [], "NUTS": []})
+        byd[d]["MAP"] += list(zm)
+        byd[d]["NUTS"] += list(zn)
+        print(f"| {family} | {d} | {n} | {repeats} | {np.mean(am < 2):.2f} ({np.sum(am < 2)}/{am.size}) | "
+              f"{np.mean(an < 2):.2f} ({np.sum(an < 2)}/{an.size}) | {np.median(am):.2f} | {np.median(an):.2f} | "
+              f"{np.median(em):.2e} | {np.median(en):.2e} | {np.median(ratio):.2f} | {np.median(lm):.3f} | {np.median(ln):.3f} | "
+              f"{div} | {np.median(secs):.1f} |",
+              flush=True)
+    print()
+    for d in byd:
+        print(f"d = {d}: " + ", ".join(f"{h} |z| < 2 in {np.mean(np.abs(z) < 2):.2f} ({np.sum(np.abs(z) < 2)}/{len(z)})"
+                                       for h, z in byd[d].items()))
+    for h, z in allz.items():
+        z = np.abs(np.asarray(z))
+        print(f"all: {h} |z| < 2 in {np.mean(z < 2):.2f} ({np.sum(z < 2)}/{z.size}), median |z| {np.median(z):.2f}, "
+              f"|z| > 5 in {np.sum(z > 5)}; failed fits {failed[h]} (nominal for a calibrated Gaussian: 0.95)")
 
 
 def emukit(seeds):
@@ -167,6 +300,14 @@ def main():
     # NUTS-marginalised z-scores at (d, n) pairs, every family: --nuts 1:16,2:32
     nuts_cases = {("*", int(a), int(b)) for a, b in (c.split(":") for c in _opt("--nuts", (), str))}
     print(environment_report(THREADS))
+    if "--calibration" in sys.argv:
+        dims_c = _opt("--calib-dims", (1, 2, 3))
+        warmup, samples, chains = _opt("--calib-nuts", (200, 200, 1))
+        calibration(dims_c, _opt("--calib-ns", tuple(16 * d for d in dims_c)), _opt("--calib-repeats", (5,))[0],
+                    warmup, samples, chains)
+        return
+    if "--no-mmd" not in sys.argv:
+        mmd_table(dims, ns, seeds)
     if "--no-genz" not in sys.argv:
         genz_table(families, dims, ns, seeds, nuts_cases)
     if "--no-emukit" not in sys.argv:

@@ -14,8 +14,9 @@ from bayeskern.quadrature.hyper import fit_kernel
 from bayeskern.quadrature.measures import Measure
 from bayeskern.quadrature.posterior import IntegralPosterior, bq_posterior
 from bayeskern.quadrature.qmc import monte_carlo, sobol
+from bayeskern.quadrature.thinning import kernel_thinning
 
-DESIGNS = ("sobol", "mc", "herding") + ACQUISITIONS
+DESIGNS = ("sobol", "mc", "herding", "thinning") + ACQUISITIONS
 
 
 @dataclass
@@ -84,7 +85,8 @@ def integrate(
         n: number of evaluations.
         kernel: a kernel family (hyperparameters learned per ``hyper``) or a
             kernel instance (hyperparameters fixed; a zero prior mean).
-        design: ``"sobol"``, ``"mc"``, ``"herding"`` (a fixed design) or a
+        design: ``"sobol"``, ``"mc"``, ``"herding"``, ``"thinning"`` (kernel thinning of an
+            i.i.d. sample; these are fixed designs) or a
             sequential design by acquisition: ``"ivr"``, ``"us"``, ``"mi"``.
         hyper: ``"map"`` (L-BFGS on the log posterior of :func:`bq_model`) or
             ``"nuts"`` (hyperparameters marginalised with ``bayeskern.infer.nuts``;
@@ -128,9 +130,11 @@ def integrate(
         if design in ("sobol", "mc"):
             X = (sobol if design == "sobol" else monte_carlo)(measure, n, seed=seed)
             y = _evaluate(f, X)
-        elif design == "herding":
+        elif design in ("herding", "thinning"):
+            # Both minimise an MMD, so they need a kernel before any evaluation: a learned family
+            # gets a fixed lengthscale of a fifth of the measure's scale.
             k0 = kernel if fixed else kernel(lengthscale=float(jnp.mean(0.2 * _scale(measure))))
-            X = kernel_herding(k0, measure, n, seed=seed)
+            X = (kernel_herding if design == "herding" else kernel_thinning)(k0, measure, n, seed=seed)
             y = _evaluate(f, X)
         else:
             n0 = min(n, initial or 2 * d + 2)
