@@ -125,7 +125,8 @@ class LaplaceMarginal(dist.Distribution):
         """The Laplace Gaussian at ``y = value``: mode, factors, ``W`` and Newton record (no gradient)."""
         fn, consts = self._loglik(value)
         L = jnp.linalg.cholesky(self.covariance)
-        return jax.lax.stop_gradient(find_mode(fn, consts, self.loc, L, max_iter=self.max_iter, tol=self.tol))
+        return jax.lax.stop_gradient(find_mode(fn, consts, self.loc, L, max_iter=self.max_iter, tol=self.tol,
+                                               K=self.covariance))
 
     def sample_latent(self, key, value, sample_shape=()):
         """Draws ``sample_shape + (n,)`` of ``f ~ N(f̂, (K⁻¹ + W)⁻¹)`` given ``y = value`` (offset excluded)."""

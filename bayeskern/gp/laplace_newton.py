@@ -37,6 +37,8 @@ import jax.numpy as jnp
 from jax import lax
 from jax.scipy.linalg import solve_triangular
 
+from bayeskern.linalg.triangular import inverse_from_cholesky
+
 
 class NewtonInfo(NamedTuple):
     """Convergence record of one mode search (arrays, so it passes through ``jit``/``vmap``).
@@ -111,8 +113,23 @@ def _objective(loglik, consts, m, L, u):
     return jnp.sum(loglik(m + L @ u, *consts)) - 0.5 * jnp.dot(u, u)
 
 
+def _step_via_B(K, L, W, gu):
+    """``A⁻¹ g`` for ``A = I + Lᵀ W L`` by Woodbury through ``B = I + W½ K W½`` (needs ``W ≥ 0``).
+
+    ``A⁻¹ = I - Lᵀ W½ B⁻¹ W½ L``: one Cholesky of ``B`` (formed elementwise from
+    ``K``) and three matrix-vector products, instead of the ``O(n³)`` product
+    ``Lᵀ W L`` that forming ``A`` takes (R&W Alg. 3.1 uses ``B`` for this reason).
+    """
+    n = K.shape[0]
+    ws = jnp.sqrt(W)
+    LB = jnp.linalg.cholesky(jnp.eye(n, dtype=K.dtype) + ws[:, None] * K * ws[None, :])
+    t = ws * jax.scipy.linalg.cho_solve((LB, True), ws * (L @ gu))
+    step = gu - L.T @ t
+    return step, jnp.all(jnp.isfinite(step))
+
+
 def find_mode(loglik: Callable, consts: tuple, m, L, *, u0=None, max_iter: int = 100, tol: float = 1e-9,
-              max_halvings: int = 30) -> LaplaceMode:
+              max_halvings: int = 30, K=None, final_factor: bool = True) -> LaplaceMode:
     """Newton's method with backtracking for the mode of ``ℓ(f) + log N(f; m, L Lᵀ)``.
 
     Args:
@@ -126,6 +143,11 @@ def find_mode(loglik: Callable, consts: tuple, m, L, *, u0=None, max_iter: int =
         tol: stop when the max-abs whitened gradient ``|Lᵀ∇ℓ - u|`` is below ``tol``
             (relative to ``1 + max|u|``).
         max_halvings: backtracking cap per step.
+        K: the prior covariance ``(n, n)`` with ``K = L Lᵀ`` (square ``L`` only). When given,
+            iterations where ``W ≥ 0`` solve through ``B = I + W½ K W½`` (one Cholesky, no
+            ``O(n³)`` product); the others, and the final factor ``C``, use ``A``.
+        final_factor: compute ``C`` at the mode; ``False`` leaves ``C=None`` for callers that
+            factor the posterior precision their own way (``log_marginal``).
 
     Returns:
         :class:`LaplaceMode`.
@@ -144,9 +166,17 @@ def find_mode(loglik: Callable, consts: tuple, m, L, *, u0=None, max_iter: int =
     def body(state):
         u, val, _, k, _ = state
         gu, W = grad_u(u)
-        C = _chol_A(L, W)
-        C = lax.cond(jnp.all(jnp.isfinite(C)), lambda: C, lambda: _chol_A(L, jnp.maximum(W, 0.0)))
-        step = jax.scipy.linalg.cho_solve((C, True), gu)
+
+        def step_via_A():
+            C = _chol_A(L, W)
+            C = lax.cond(jnp.all(jnp.isfinite(C)), lambda: C, lambda: _chol_A(L, jnp.maximum(W, 0.0)))
+            return jax.scipy.linalg.cho_solve((C, True), gu)
+
+        if K is None:
+            step = step_via_A()
+        else:
+            step, ok_b = _step_via_B(K, L, jnp.maximum(W, 0.0), gu)
+            step = lax.cond(jnp.all(W >= 0) & ok_b, lambda: step, step_via_A)
 
         def ls_cond(s):
             _, new_val, j = s
@@ -169,7 +199,7 @@ def find_mode(loglik: Callable, consts: tuple, m, L, *, u0=None, max_iter: int =
     )
     f = m + L @ u
     ll, g, W = derivatives(loglik, f, consts)
-    C = _chol_A(L, W)
+    C = _chol_A(L, W) if final_factor else None
     # "stuck": no step raised the objective, i.e. the mode is found to round-off.
     converged = (gnorm <= tol * (1.0 + jnp.max(jnp.abs(u)))) | (stuck & (gnorm <= jnp.sqrt(tol)))
     return LaplaceMode(f, u, L, C, W, g, ll, NewtonInfo(k, gnorm, converged))
@@ -203,31 +233,81 @@ def log_marginal(loglik: Callable, K, m, consts: tuple, options: tuple):
     Returns:
         Scalar; ``-inf`` where the posterior precision is not positive definite.
     """
-    return log_marginal_at_mode(_mode(loglik, K, m, consts, options))
+    mode, _, F = _mode(loglik, K, m, consts, options)
+    return _value(mode, F)
 
 
 def _mode(loglik, K, m, consts, options):
     max_iter, tol = options
     L = jnp.linalg.cholesky(K)
-    return find_mode(loglik, consts, m, L, max_iter=max_iter, tol=tol)
+    mode = find_mode(loglik, consts, m, L, max_iter=max_iter, tol=tol, K=K, final_factor=False)
+    use_b, F = _precision_factor(mode, K)
+    return mode, use_b, F
+
+
+def _precision_factor(mode, K):
+    """Cholesky factor of ``B = I + W½ K W½`` when ``W ≥ 0``, else of ``A = I + Lᵀ W L``.
+
+    Both have determinant ``|I + K W|``; ``B`` is formed elementwise, ``A`` needs an
+    ``O(n³)`` product, so ``A`` is only used where ``W`` has negative entries.
+    Returns ``(use_b, factor)``.
+    """
+    W = mode.W
+    use_b = jnp.all(W >= 0)
+
+    def factor_b():
+        ws = jnp.sqrt(jnp.maximum(W, 0.0))
+        return jnp.linalg.cholesky(jnp.eye(K.shape[0], dtype=K.dtype) + ws[:, None] * K * ws[None, :])
+
+    return use_b, lax.cond(use_b, factor_b, lambda: _chol_A(mode.L, W))
+
+
+def _value(mode, F):
+    value = jnp.sum(mode.loglik) - 0.5 * jnp.dot(mode.u, mode.u) - jnp.sum(jnp.log(jnp.diagonal(F)))
+    return jnp.where(jnp.isfinite(value), value, -jnp.inf)
+
+
+def _posterior_terms(mode, K, use_b, F, third):
+    """``diag Σ``, ``Σ s₂`` and ``R = (W⁻¹ + K)⁻¹`` for ``Σ = (K⁻¹ + W)⁻¹``, ``s₂ = ½ diag Σ · ∂³ℓ``.
+
+    With ``W ≥ 0``: ``R = W½ B⁻¹ W½`` and ``Σ = K - K R K`` (an inverse from the
+    factor and one product). Otherwise ``Σ = L A⁻¹ Lᵀ`` and ``R = W - W Σ W``.
+    """
+    W = mode.W
+
+    def via_b():
+        ws = jnp.sqrt(jnp.maximum(W, 0.0))
+        R = ws[:, None] * inverse_from_cholesky(F) * ws[None, :]
+        KR = K @ R
+        dS = jnp.diagonal(K) - jnp.sum(KR * K, axis=1)
+        s2 = 0.5 * dS * third
+        Ks2 = K @ s2
+        return dS, Ks2 - KR @ Ks2, R
+
+    def via_a():
+        V = solve_triangular(F, mode.L.T, lower=True)
+        S = V.T @ V
+        dS = jnp.diagonal(S)
+        R = jnp.diag(W) - W[:, None] * S * W[None, :]  # valid for any sign of W
+        return dS, S @ (0.5 * dS * third), R
+
+    return lax.cond(use_b, via_b, via_a)
 
 
 def _fwd(loglik, K, m, consts, options):
-    mode = _mode(loglik, K, m, consts, options)
-    return log_marginal_at_mode(mode), (mode, m, consts)
+    mode, use_b, F = _mode(loglik, K, m, consts, options)
+    return _value(mode, F), (mode, K, use_b, F, consts)
 
 
 def _bwd(loglik, options, res, gbar):
-    mode, _, consts = res
+    mode, K, use_b, F, consts = res
     W = mode.W
     a = solve_triangular(mode.L.T, mode.u, lower=False)  # K⁻¹(f̂ - m)
-    S = posterior_covariance(mode)
-    dS = jnp.diagonal(S)
     # ∂ log Z / ∂ f̂ through W(f̂) only (the rest is stationary): R&W eq. 5.23's s2.
-    s2 = 0.5 * dS * third_derivatives(loglik, mode.f, consts)
-    Ss2 = S @ s2
+    third = third_derivatives(loglik, mode.f, consts)
+    dS, Ss2, R = _posterior_terms(mode, K, use_b, F, third)
+    s2 = 0.5 * dS * third
     b = s2 - W * Ss2  # (I + W K)⁻¹ s2
-    R = jnp.diag(W) - W[:, None] * S * W[None, :]  # (W⁻¹ + K)⁻¹, valid for any sign of W
     Kbar = 0.5 * jnp.outer(a, a) - 0.5 * R + 0.5 * (jnp.outer(b, a) + jnp.outer(a, b))
     mbar = a + b
 
@@ -238,7 +318,7 @@ def _bwd(loglik, options, res, gbar):
     _, vjp = jax.vjp(parts, consts)
     (cbar,) = vjp((jnp.ones_like(gbar), -0.5 * dS, Ss2))
     cbar = jax.tree_util.tree_map(lambda x: x * gbar if jnp.issubdtype(x.dtype, jnp.inexact) else x, cbar)
-    finite = jnp.isfinite(log_marginal_at_mode(mode))
+    finite = jnp.isfinite(_value(mode, F))
     # Outside the log marginal's domain its value is -inf; give a zero (not NaN) gradient there.
     Kbar = jnp.where(finite, gbar * Kbar, 0.0)
     mbar = jnp.where(finite, gbar * mbar, 0.0)
