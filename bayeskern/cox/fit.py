@@ -224,7 +224,7 @@ def fit(events, window, *, shape=None, kernel=None, link="log", method: str = "n
     if method == "laplace":
         if covariates is not None or offset is not None:
             raise ValueError("method='laplace' does not take covariates/offset here; use nuts or svi")
-        from bayeskern.gp.laplace_marginal import sample_latent
+        from bayeskern.gp.laplace_draws import sample_latent
         from bayeskern.gp.laplace_kronecker import KronLaplaceOptions
         from bayeskern.infer import nuts
 

@@ -48,6 +48,7 @@ from numpyro.distributions import constraints
 
 from bayeskern._checks import as_inputs, is_concrete
 from bayeskern.gp.latent import resolve_mean
+from bayeskern.gp.laplace_correction import corrected_latent_draw
 from bayeskern.gp.laplace_newton import (
     LaplaceMode,
     find_mode,
@@ -57,7 +58,7 @@ from bayeskern.gp.laplace_newton import (
 from bayeskern.kernels import Kernel
 from bayeskern.linalg import add_jitter, default_jitter
 
-__all__ = ["AUTO_KRONECKER_MIN", "METHODS", "LaplaceMarginal", "laplace_marginal", "sample_latent"]
+__all__ = ["AUTO_KRONECKER_MIN", "METHODS", "LaplaceMarginal", "laplace_marginal"]
 
 _GH_POINTS = 32
 
@@ -135,6 +136,14 @@ class LaplaceMarginal(dist.Distribution):
         # Σ = L A⁻¹ Lᵀ with A = C Cᵀ, so L C⁻ᵀ ε has covariance Σ.
         white = solve_triangular(mode.C.T, jnp.reshape(eps, (-1, eps.shape[-1])).T, lower=False).T
         return mode.f + jnp.reshape(white @ mode.L.T, eps.shape)
+
+    #: ``sample_latent(..., correction=k)`` works (the mode has factors ``L``, ``C``).
+    supports_correction = True
+
+    def corrected_latent(self, key, value, num_steps: int):
+        """``(f, accept)``: a Laplace draw moved by ``num_steps`` NUTS transitions on ``p(f | θ, y)``."""
+        fn, consts = self._loglik(value)
+        return corrected_latent_draw(self.mode(value), fn, consts, key, num_steps=num_steps)
 
     def pointwise_log_prob(self, value):
         """Laplace leave-one-out predictive log densities ``log p(y_i | y_{-i}, θ)`` ``(n,)``.
@@ -343,63 +352,3 @@ def _check_likelihood(likelihood, f0, obs, n):
                 f"obs has values outside the likelihood's support at indices {bad.tolist()} "
                 f"(values {np.asarray(obs)[bad].tolist()}); e.g. counts must be non-negative integers"
             )
-
-
-def sample_latent(fit, name: str, *, seed: int = 0, obs_name: str | None = None, batch_size: int = 64):
-    """Draw ``f`` at each hyperparameter draw from the Laplace Gaussian and store them in ``fit`` under ``name``.
-
-    For each posterior draw ``θ_s`` the model is re-run with ``θ_s`` substituted,
-    the site ``obs_name`` (default ``f"{name}_y"``) gives ``K_θ``, ``m_θ`` and the
-    likelihood, and one ``f_s ~ N(f̂_θ, (K_θ⁻¹ + W_θ)⁻¹)`` is drawn. Together the
-    draws are from ``∫ q(f | θ, y) p(θ | y) dθ``: exact in ``θ`` up to the
-    sampler, Laplace in ``f | θ`` (for log-concave likelihoods very close;
-    for Student-t the Gaussian misses heavy-tailed and bimodal ``f_i``).
-
-    Args:
-        fit: a :class:`bayeskern.infer.Fit` of a model that calls
-            :func:`laplace_marginal` with this ``name``.
-        name: the name given to :func:`laplace_marginal`.
-        seed: PRNG seed.
-        obs_name: the observed site's name if it was overridden.
-        batch_size: draws processed together (memory: ``batch_size`` ``(n, n)`` matrices).
-
-    Returns:
-        ``(chain * draw, n)`` draws; ``fit.samples_by_chain[name]`` is set to the
-        ``(chain, draw, n)`` array, so ``fit.samples``, ``to_arviz`` and ``summary``
-        include ``f``.
-    """
-    from numpyro import handlers
-
-    if fit.model is None:
-        raise ValueError("this Fit has no model (it was loaded from disk); latent draws need the model")
-    site = obs_name or f"{name}_y"
-    samples = {k: jnp.asarray(v) for k, v in fit.samples.items() if k != name}
-    total = next(iter(samples.values())).shape[0]
-    args, kwargs = fit.model_args, fit.model_kwargs
-    leaves, treedef = jax.tree_util.tree_flatten((tuple(args), dict(kwargs)))
-    is_arr = [isinstance(x, (jax.Array, np.ndarray)) for x in leaves]
-
-    def rebuild(arrs):
-        it = iter(arrs)
-        return jax.tree_util.tree_unflatten(treedef, [next(it) if a else x for x, a in zip(leaves, is_arr)])
-
-    tr0 = handlers.trace(handlers.seed(fit.model, 0)).get_trace(*args, **kwargs)
-    if site not in tr0 or not isinstance(tr0[site]["fn"], LaplaceMarginal):
-        raise ValueError(f"the model has no laplace_marginal site {site!r}; pass the same name (or obs_name)")
-
-    @jax.jit
-    def run(draws, keys, arrs):
-        a, k = rebuild(arrs)
-
-        def one(item):
-            draw, key = item
-            tr = handlers.trace(handlers.substitute(handlers.seed(fit.model, 0), data=draw)).get_trace(*a, **k)
-            s = tr[site]
-            return s["fn"].sample_latent(key, s["value"])
-
-        return jax.lax.map(one, (draws, keys), batch_size=batch_size)
-
-    keys = jax.random.split(jax.random.PRNGKey(seed), total)
-    f = np.asarray(run(samples, keys, [x for x, a in zip(leaves, is_arr) if a]))
-    fit.samples_by_chain[name] = f.reshape((fit.num_chains, fit.num_draws) + f.shape[1:])
-    return f

@@ -86,6 +86,8 @@ class KroneckerLaplaceMarginal(LaplaceMarginal):
         f = self.loc + self._rows(jnp.reshape(_S(self.factors, z2), z.shape))
         return self._obs_dist(f).sample(k2)
 
+    supports_correction = False  # the Kronecker mode has no dense factors to precondition with
+
     def mode(self, value) -> KronMode:
         fn, consts = self._loglik(value)
         return jax.lax.stop_gradient(kron_find_mode(fn, consts, self._grid(self.loc), self.factors, self.options))

@@ -1,0 +1,92 @@
+"""Draws of a Laplace-marginalised latent field after fitting the hyperparameters.
+
+:func:`sample_latent` re-runs the model at each posterior hyperparameter draw,
+takes the :class:`~bayeskern.gp.laplace_marginal.LaplaceMarginal` site and
+draws ``f`` from its Laplace Gaussian (optionally corrected by a short NUTS
+run on ``f | θ, y``), storing the draws in the Fit under the field's name.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from bayeskern.gp.laplace_marginal import LaplaceMarginal
+
+
+def sample_latent(fit, name: str, *, seed: int = 0, obs_name: str | None = None, batch_size: int = 64,
+                  correction: int = 0):
+    """Draw ``f`` at each hyperparameter draw from the Laplace Gaussian and store them in ``fit`` under ``name``.
+
+    For each posterior draw ``θ_s`` the model is re-run with ``θ_s`` substituted,
+    the site ``obs_name`` (default ``f"{name}_y"``) gives ``K_θ``, ``m_θ`` and the
+    likelihood, and one ``f_s ~ N(f̂_θ, (K_θ⁻¹ + W_θ)⁻¹)`` is drawn. Together the
+    draws are from ``∫ q(f | θ, y) p(θ | y) dθ``: exact in ``θ`` up to the
+    sampler, Laplace in ``f | θ`` (for log-concave likelihoods very close;
+    for Student-t the Gaussian misses heavy-tailed and bimodal ``f_i``).
+
+    Args:
+        fit: a :class:`bayeskern.infer.Fit` of a model that calls
+            :func:`laplace_marginal` with this ``name``.
+        name: the name given to :func:`laplace_marginal`.
+        seed: PRNG seed.
+        obs_name: the observed site's name if it was overridden.
+        batch_size: draws processed together (memory: ``batch_size`` ``(n, n)`` matrices).
+        correction: if ``> 0``, each draw is moved by that many NUTS transitions on the exact
+            ``p(f | θ_s, y)`` (after as many step-size adaptation transitions), started from the
+            Laplace draw and preconditioned by the Laplace covariance
+            (:mod:`bayeskern.gp.laplace_correction`): removes the mode-vs-mean bias of
+            ``q`` for skewed likelihoods. Dense and low-rank (HSGP) fields; 10-20 is typical.
+            The mean acceptance rate is stored in ``fit.extras[f"{name}_correction_accept"]``.
+
+    Returns:
+        ``(chain * draw, n)`` draws; ``fit.samples_by_chain[name]`` is set to the
+        ``(chain, draw, n)`` array, so ``fit.samples``, ``to_arviz`` and ``summary``
+        include ``f``.
+    """
+    from numpyro import handlers
+
+    if fit.model is None:
+        raise ValueError("this Fit has no model (it was loaded from disk); latent draws need the model")
+    site = obs_name or f"{name}_y"
+    samples = {k: jnp.asarray(v) for k, v in fit.samples.items() if k != name}
+    total = next(iter(samples.values())).shape[0]
+    args, kwargs = fit.model_args, fit.model_kwargs
+    leaves, treedef = jax.tree_util.tree_flatten((tuple(args), dict(kwargs)))
+    is_arr = [isinstance(x, (jax.Array, np.ndarray)) for x in leaves]
+
+    def rebuild(arrs):
+        it = iter(arrs)
+        return jax.tree_util.tree_unflatten(treedef, [next(it) if a else x for x, a in zip(leaves, is_arr)])
+
+    if isinstance(correction, bool) or not isinstance(correction, (int, np.integer)) or correction < 0:
+        raise ValueError(f"correction must be a non-negative int (NUTS transitions per draw), got {correction!r}")
+    tr0 = handlers.trace(handlers.seed(fit.model, 0)).get_trace(*args, **kwargs)
+    if site not in tr0 or not isinstance(tr0[site]["fn"], LaplaceMarginal):
+        raise ValueError(f"the model has no laplace_marginal site {site!r}; pass the same name (or obs_name)")
+    if correction and not tr0[site]["fn"].supports_correction:
+        raise ValueError(f"correction= is available for method='dense' and 'hsgp' latent fields, not "
+                         f"{type(tr0[site]['fn']).__name__}")
+
+    @jax.jit
+    def run(draws, keys, arrs):
+        a, k = rebuild(arrs)
+
+        def one(item):
+            draw, key = item
+            tr = handlers.trace(handlers.substitute(handlers.seed(fit.model, 0), data=draw)).get_trace(*a, **k)
+            s = tr[site]
+            if correction:
+                return s["fn"].corrected_latent(key, s["value"], correction)
+            return s["fn"].sample_latent(key, s["value"]), jnp.ones((), s["value"].dtype)
+
+        return jax.lax.map(one, (draws, keys), batch_size=batch_size)
+
+    keys = jax.random.split(jax.random.PRNGKey(seed), total)
+    f, accept = run(samples, keys, [x for x, a in zip(leaves, is_arr) if a])
+    f = np.asarray(f)
+    if correction:
+        fit.extras[f"{name}_correction_accept"] = float(np.mean(accept))
+    fit.samples_by_chain[name] = f.reshape((fit.num_chains, fit.num_draws) + f.shape[1:])
+    return f
