@@ -36,7 +36,7 @@ from _bench_util import environment_report, fmt_s, interleaved, median  # noqa: 
 from bayeskern.gp import GaussianProcess  # noqa: E402
 from bayeskern.gp.backends.kronecker import grid_axes  # noqa: E402
 from bayeskern.kernels import RBF, Matern32  # noqa: E402
-from bayeskern.linalg.kronecker import grid_points  # noqa: E402
+from bayeskern.linalg.grid import grid_points  # noqa: E402
 
 THETA = jnp.log(jnp.array([1.3, 0.9, 1.5, 0.1]))  # log (ℓ0, ℓ1, variance, noise)
 

@@ -62,7 +62,8 @@ from jax import lax
 from bayeskern.gp.laplace_implicit import implicit_cotangents, masked_cotangents
 from bayeskern.gp.laplace_kron_logdet import axis_eigen, fiedler_logdet, prior_eigenvalues, scalar_precond
 from bayeskern.gp.laplace_newton import NewtonInfo, derivatives
-from bayeskern.linalg.kronecker import conjugate_gradient, kron_mvp
+from bayeskern.linalg.cg import conjugate_gradient
+from bayeskern.linalg.kronecker import kron_mvp
 from bayeskern.linalg.lanczos import cg_lanczos, rademacher_probes
 
 __all__ = ["KronLaplaceOptions", "KronMode", "kron_find_mode", "kron_log_marginal", "kron_logdet",

@@ -289,7 +289,7 @@ def laplace_marginal(name: str, kernel: Kernel, X, likelihood, obs, *, mean=None
 
 def _auto_method(kernel, Xa) -> str:
     from bayeskern.gp.backends.kronecker_factors import factor_kernel
-    from bayeskern.linalg.kronecker import find_grid
+    from bayeskern.linalg.grid import find_grid
 
     if Xa.ndim < 2 or Xa.shape[1] < 2 or Xa.shape[0] < AUTO_KRONECKER_MIN or not is_concrete(Xa):
         return "dense"
@@ -306,7 +306,7 @@ def _kronecker_marginal(likelihood, kernel, Xa, loc, offset, jitter, max_iter, t
     from bayeskern.gp.backends.kronecker_factors import _axis_gram, factor_kernel
     from bayeskern.gp.laplace_kronecker import KronLaplaceOptions
     from bayeskern.gp.laplace_structured import KroneckerLaplaceMarginal
-    from bayeskern.linalg.kronecker import find_grid
+    from bayeskern.linalg.grid import find_grid
 
     if not is_concrete(Xa):
         raise ValueError("method='kronecker' needs concrete inputs X (the grid is found from their values)")

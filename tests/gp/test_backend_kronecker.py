@@ -20,7 +20,7 @@ from bayeskern.gp import GaussianProcess
 from bayeskern.gp.backends import BackendNote
 from bayeskern.gp.backends.kronecker import KroneckerConditioned, factor_kernel, grid_axes, is_exact
 from bayeskern.kernels import RBF, Constant, Matern32, Matern52, Periodic, White
-from bayeskern.linalg.kronecker import grid_points
+from bayeskern.linalg.grid import grid_points
 
 RNG = np.random.default_rng(0)
 AX2 = (np.linspace(0.0, 3.0, 6), np.linspace(-1.0, 1.0, 5))  # 6 x 5

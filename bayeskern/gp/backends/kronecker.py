@@ -113,8 +113,8 @@ from bayeskern.gp.posterior import (
 from bayeskern.kernels import (
     Kernel,
 )
+from bayeskern.linalg.cg import CGInfo
 from bayeskern.linalg.kronecker import (
-    CGInfo,
     kron_eigh,
     kron_gaussian_logpdf,
     kron_inverse_diagonal,

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from bayeskern._checks import is_concrete
-from bayeskern.linalg.kronecker import find_grid, locate_on_grid
+from bayeskern.linalg.grid import find_grid, locate_on_grid
 
 
 @jax.tree_util.register_pytree_node_class

@@ -13,10 +13,9 @@ import jax.numpy as jnp
 from bayeskern.gp.backends.kronecker_factors import _axis_gram, factor_kernel
 from bayeskern.gp.backends.kronecker_grid import _Grid
 from bayeskern.linalg import default_jitter
+from bayeskern.linalg.cg import CGInfo, cg_solve
 from bayeskern.linalg.kronecker import (
-    CGInfo,
     _eig_solve,
-    cg_solve,
     kron_diag,
     kron_eigh,
     kron_mvp,
