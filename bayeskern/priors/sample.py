@@ -10,14 +10,8 @@ import numpyro.distributions as dist
 from bayeskern._checks import check_nonnegative, check_positive, is_concrete
 from bayeskern.kernels.base import Kernel
 from bayeskern.priors.data import data_scales
-from bayeskern.priors.defaults import (
-    as_site_distribution,
-    check_kernel_class,
-    check_names,
-    check_options,
-    param_shape,
-    site_default,
-)
+from bayeskern.priors.defaults import check_names, site_default
+from bayeskern.priors.kernel_params import as_site_distribution, check_kernel_class, check_options, param_shape
 
 
 def sample_kernel(
