@@ -57,11 +57,11 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jax import lax
 
 from bayeskern.gp.laplace_implicit import implicit_cotangents, masked_cotangents
 from bayeskern.gp.laplace_kron_logdet import axis_eigen, fiedler_logdet, prior_eigenvalues, scalar_precond
 from bayeskern.gp.laplace_newton import NewtonInfo, derivatives
+from bayeskern.gp.newton_ascent import newton_ascent
 from bayeskern.linalg.cg import conjugate_gradient
 from bayeskern.linalg.kronecker import kron_mvp
 from bayeskern.linalg.lanczos import cg_lanczos, rademacher_probes
@@ -161,52 +161,28 @@ def kron_find_mode(loglik: Callable, consts: tuple, m, Ls, options: KronLaplaceO
     """
     Ls = tuple(Ls)
     _check(options)
-    tol, max_halvings = options.tol, 30
     eig = axis_eigen(Ls) if options.precondition == "kronecker" else None
     u0 = jnp.zeros_like(m) if u0 is None else u0
 
     def obj(u):
         return jnp.sum(loglik(m + _S(Ls, u), *consts)) - 0.5 * jnp.dot(u, u)
 
-    def grad_u(u):
+    def gradient(u):
         _, g, W = derivatives(loglik, m + _S(Ls, u), consts)
         return _ST(Ls, g) - u, W
 
-    def cond(state):
-        u, _, gu, _, k, stuck = state
-        return (k < options.max_iter) & (jnp.max(jnp.abs(gu)) > tol * (1.0 + jnp.max(jnp.abs(u)))) & ~stuck
-
-    def body(state):
-        u, val, gu, W, k, _ = state
+    def direction(u, gu, W):
         Wp = jnp.maximum(W, 0.0)  # A⁺: positive definite, so the CG step is an ascent direction
         eta = jnp.clip(jnp.max(jnp.abs(gu)), options.cg_tol, 0.1)
         step, _ = conjugate_gradient(_A_mv(Ls, Wp), gu, precondition=_preconditioner(Ls, Wp, options, eig), tol=eta,
                                      maxiter=options.cg_maxiter)
+        return step
 
-        def ls_cond(s):
-            _, new_val, j = s
-            return (~(new_val > val) | ~jnp.isfinite(new_val)) & (j < max_halvings)
-
-        def ls_body(s):
-            t, _, j = s
-            t = 0.5 * t
-            return t, obj(u + t * step), j + 1
-
-        t, new_val, _ = lax.while_loop(ls_cond, ls_body, (jnp.asarray(1.0, u.dtype), obj(u + step), 0))
-        ok = (new_val > val) & jnp.isfinite(new_val)
-        u_new = jnp.where(ok, u + t * step, u)
-        g_new, W_new = grad_u(u_new)
-        return u_new, jnp.where(ok, new_val, val), g_new, W_new, k + 1, ~ok
-
-    g0, W0 = grad_u(u0)
-    u, _, gu, _, k, stuck = lax.while_loop(
-        cond, body, (u0, obj(u0), g0, W0, jnp.asarray(0), jnp.asarray(False)))
-    gnorm = jnp.max(jnp.abs(gu))
+    res = newton_ascent(obj, gradient, direction, u0, max_iter=options.max_iter, tol=options.tol)
+    u = res.u
     f = m + _S(Ls, u)
     ll, g, W = derivatives(loglik, f, consts)
-    scale = 1.0 + jnp.max(jnp.abs(u))
-    converged = (gnorm <= tol * scale) | (stuck & (gnorm <= jnp.sqrt(tol) * scale))
-    return KronMode(f, u, Ls, W, g, ll, NewtonInfo(k, gnorm, converged))
+    return KronMode(f, u, Ls, W, g, ll, NewtonInfo(res.iterations, res.grad_norm, res.converged))
 
 
 def _logdet_parts(mode: KronMode, options: KronLaplaceOptions):

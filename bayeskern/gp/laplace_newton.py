@@ -37,6 +37,7 @@ import jax.numpy as jnp
 from jax import lax
 from jax.scipy.linalg import solve_triangular
 
+from bayeskern.gp.newton_ascent import newton_ascent
 from bayeskern.linalg.triangular import inverse_from_cholesky
 
 
@@ -153,56 +154,29 @@ def find_mode(loglik: Callable, consts: tuple, m, L, *, u0=None, max_iter: int =
         :class:`LaplaceMode`.
     """
     u0 = jnp.zeros((L.shape[1],), L.dtype) if u0 is None else u0
-    obj = partial(_objective, loglik, consts, m, L)
 
-    def grad_u(u):
+    def gradient(u):
         _, g, W = derivatives(loglik, m + L @ u, consts)
         return L.T @ g - u, W
 
-    def cond(state):
-        u, _, gnorm, k, stuck = state
-        return (k < max_iter) & (gnorm > tol * (1.0 + jnp.max(jnp.abs(u)))) & ~stuck
-
-    def body(state):
-        u, val, _, k, _ = state
-        gu, W = grad_u(u)
-
+    def direction(u, gu, W):
         def step_via_A():
             C = _chol_A(L, W)
             C = lax.cond(jnp.all(jnp.isfinite(C)), lambda: C, lambda: _chol_A(L, jnp.maximum(W, 0.0)))
             return jax.scipy.linalg.cho_solve((C, True), gu)
 
         if K is None:
-            step = step_via_A()
-        else:
-            step, ok_b = _step_via_B(K, L, jnp.maximum(W, 0.0), gu)
-            step = lax.cond(jnp.all(W >= 0) & ok_b, lambda: step, step_via_A)
+            return step_via_A()
+        step, ok_b = _step_via_B(K, L, jnp.maximum(W, 0.0), gu)
+        return lax.cond(jnp.all(W >= 0) & ok_b, lambda: step, step_via_A)
 
-        def ls_cond(s):
-            _, new_val, j = s
-            return (~(new_val > val) | ~jnp.isfinite(new_val)) & (j < max_halvings)
-
-        def ls_body(s):
-            t, _, j = s
-            t = 0.5 * t
-            return t, obj(u + t * step), j + 1
-
-        t, new_val, _ = lax.while_loop(ls_cond, ls_body, (jnp.asarray(1.0, u.dtype), obj(u + step), 0))
-        ok = (new_val > val) & jnp.isfinite(new_val)
-        u_new = jnp.where(ok, u + t * step, u)
-        gnew, _ = grad_u(u_new)
-        return u_new, jnp.where(ok, new_val, val), jnp.max(jnp.abs(gnew)), k + 1, ~ok
-
-    g0, _ = grad_u(u0)
-    u, _, gnorm, k, stuck = lax.while_loop(
-        cond, body, (u0, obj(u0), jnp.max(jnp.abs(g0)), jnp.asarray(0), jnp.asarray(False))
-    )
+    res = newton_ascent(partial(_objective, loglik, consts, m, L), gradient, direction, u0,
+                        max_iter=max_iter, tol=tol, max_halvings=max_halvings)
+    u = res.u
     f = m + L @ u
     ll, g, W = derivatives(loglik, f, consts)
     C = _chol_A(L, W) if final_factor else None
-    # "stuck": no step raised the objective, i.e. the mode is found to round-off.
-    converged = (gnorm <= tol * (1.0 + jnp.max(jnp.abs(u)))) | (stuck & (gnorm <= jnp.sqrt(tol)))
-    return LaplaceMode(f, u, L, C, W, g, ll, NewtonInfo(k, gnorm, converged))
+    return LaplaceMode(f, u, L, C, W, g, ll, NewtonInfo(res.iterations, res.grad_norm, res.converged))
 
 
 def log_marginal_at_mode(mode: LaplaceMode):

@@ -48,6 +48,7 @@ import numpy as np
 from bayeskern.cox.grid import make_grid
 from bayeskern.cox.likelihood import binned_log_likelihood
 from bayeskern.cox.links import get_link
+from bayeskern.gp.laplace_newton import find_mode, log_marginal_at_mode
 from bayeskern.kernels import Matern52
 from bayeskern.linalg import cholesky
 from bayeskern.linalg.triangular import whiten
@@ -89,18 +90,21 @@ def _cell_loglik(link, f, counts, exposure):
     return jnp.where(seen, ll, 0.0)
 
 
-@functools.partial(jax.jit, static_argnames=("link", "max_newton", "max_step", "tol"))
-def laplace_whitened(A, m, counts, exposure, link="log", *, max_newton: int = 60, max_step: float = 3.0,
-                     tol: float = 1e-9):
+@functools.partial(jax.jit, static_argnames=("link", "max_newton", "tol"))
+def laplace_whitened(A, m, counts, exposure, link="log", *, max_newton: int = 60, tol: float = 1e-9):
     """Laplace approximation of ``z | y`` for ``y_c ~ Poisson(a_c g(m + (A z)_c))``, ``z ~ N(0, I_M)``.
+
+    The mode search is the package's backtracking Newton
+    (:func:`bayeskern.gp.laplace_newton.find_mode` with the rectangular factor ``A``):
+    a step from a prior far below a large count, whose intensity overflows, is
+    halved until the objective rises.
 
     Args:
         A: ``(G, M)`` field factor (``f = m + A z``); m: scalar or ``(G,)`` prior mean.
         counts, exposure: ``(G,)``; zero exposure marks an unobserved cell.
         link: ``"log"``, ``"softplus"`` or a :class:`~bayeskern.cox.links.Link` (log-concave likelihood).
-        max_newton: Newton iterations at most; max_step: largest change of any ``f_c`` per iteration
-            (damping: an undamped step from a prior far below a large count overflows ``exp``).
-        tol: stop when no ``f_c`` moves by more than this.
+        max_newton: Newton iterations at most.
+        tol: Newton tolerance on the whitened gradient (relative to ``1 + max|z|``).
 
     Returns:
         ``(f_hat (G,), V (M, G), log_evidence)``: mode, ``Cov(f) ≈ Vᵀ V``, and
@@ -109,36 +113,10 @@ def laplace_whitened(A, m, counts, exposure, link="log", *, max_newton: int = 60
     lk = get_link(link) if isinstance(link, str) else link
     G, M = A.shape
     m = jnp.broadcast_to(jnp.asarray(m, A.dtype), (G,))
-
-    def total(f):
-        return jnp.sum(_cell_loglik(lk, f, counts, exposure))
-
-    def derivs(f):
-        g = jax.grad(total)(f)
-        # The likelihood is a sum over cells, so its Hessian is diagonal: W_c = −∂²ℓ_c/∂f_c².
-        h = jax.vmap(jax.grad(jax.grad(lambda fc, y, a: _cell_loglik(lk, fc[None], y[None], a[None])[0])))(
-            f, counts, exposure)
-        return g, jnp.maximum(-h, 0.0)
-
-    def newton(state):
-        z, _, it = state
-        f = m + A @ z
-        g, W = derivs(f)
-        P = jnp.eye(M, dtype=A.dtype) + A.T @ (W[:, None] * A)
-        L = cholesky(P, name="Cox Laplace precision")
-        step = jax.scipy.linalg.cho_solve((L, True), A.T @ g - z)
-        df = A @ step
-        scale = jnp.minimum(1.0, max_step / jnp.maximum(jnp.max(jnp.abs(df)), 1e-300))
-        return z + scale * step, scale * jnp.max(jnp.abs(df)), it + 1
-
-    z, _, _ = jax.lax.while_loop(lambda s: (s[1] > tol) & (s[2] < max_newton), newton,
-                                 (jnp.zeros(M, A.dtype), jnp.asarray(jnp.inf, A.dtype), 0))
-    f = m + A @ z
-    _, W = derivs(f)
-    L = cholesky(jnp.eye(M, dtype=A.dtype) + A.T @ (W[:, None] * A), name="Cox Laplace precision")
-    V = whiten(L, A.T)
-    log_ev = total(f) - 0.5 * z @ z - jnp.sum(jnp.log(jnp.diagonal(L)))
-    return f, V, log_ev
+    mode = find_mode(lambda f, y, a: _cell_loglik(lk, f, y, a), (counts, exposure), m, A,
+                     max_iter=max_newton, tol=tol)
+    V = whiten(mode.C, A.T)
+    return mode.f, V, log_marginal_at_mode(mode)
 
 
 class CoxSurrogate:
