@@ -11,7 +11,8 @@ model of :mod:`bayeskern.cox.models` and runs one of
 
 and returns a :class:`CoxFit` (a :class:`bayeskern.infer.Fit`) whose
 ``intensity(points)`` gives posterior draws of the intensity at any points
-of the window.
+of the window. Covariate surfaces (a linear term, and with the dense field a
+GP term over the covariate values) and offsets work with every method.
 """
 
 from __future__ import annotations
@@ -113,7 +114,8 @@ class CoxFit(Fit):
 
 
 def laplace_grid_model(grid, counts, *, name: str = "f", obs_name: str = "counts", kernel=None, link="log",
-                       base_rate=None, link_params=None, field: str = "dense", num_basis=None, **options):
+                       base_rate=None, link_params=None, field: str = "dense", num_basis=None, covariates=None,
+                       offset=None, covariate_kernel=None, **options):
     """The grid Cox process with the field integrated out by the embedded Laplace marginal.
 
     ``field="dense"`` or ``"hsgp"``: the field lives on the observed cells only
@@ -124,18 +126,34 @@ def laplace_grid_model(grid, counts, *, name: str = "f", obs_name: str = "counts
     e.g. ``num_probes``); unobserved cells (zero exposure) contribute no
     likelihood. The field's mean ``{name}_mean`` and the kernel
     hyperparameters are the model's sites.
+
+    Covariates as in :func:`bayeskern.cox.models.intensity_field`, given per grid cell
+    (``(N,)``/``(N, p)`` and ``(N,)``, subset here to the cells the field lives on):
+    ``covariates`` adds ``Zβ`` to the latent prior mean (``{name}_beta ~ N(0, I_p)`` is a
+    hyperparameter site, so the Laplace draws of ``f`` include ``μ + Zβ``); ``offset`` is
+    added to the linear predictor inside the link, as on the NUTS path: for the log link it
+    joins ``log(exposure)`` in the marginal's ``offset``, for the other links the likelihood is
+    ``Poisson(exposure · link(f + offset))``; the draws of ``f`` exclude it. ``covariate_kernel``
+    (dense field only) makes the latent GP one over ``[s, z(s)]`` with the additive kernel
+    ``kernel + covariate_kernel``, so the draws of ``f`` are ``μ + Zβ + field + g(z)``.
     """
     import jax.numpy as jnp
     import numpyro
     import numpyro.distributions as dist
 
-    from bayeskern.cox.links import get_link
-    from bayeskern.gp.laplace_marginal import laplace_marginal
-
     from bayeskern.cox.field import FIELD_METHODS
+    from bayeskern.cox.links import get_link
+    from bayeskern.cox.models import (
+        additive_covariate_kernel,
+        check_covariates,
+        covariate_gp_kernel,
+        linear_covariate_term,
+    )
+    from bayeskern.gp.laplace_marginal import laplace_marginal
 
     if field not in FIELD_METHODS:
         raise ValueError(f"field must be one of {FIELD_METHODS}, got {field!r}")
+    Z, uoff = check_covariates(covariates, offset, grid.size, covariate_kernel=covariate_kernel, field=field)
     full = field == "kronecker"
     obs_idx = np.arange(grid.size) if full else grid.observed
     X = grid.centres[obs_idx]
@@ -149,9 +167,13 @@ def laplace_grid_model(grid, counts, *, name: str = "f", obs_name: str = "counts
         params["max_rate"] = numpyro.sample(f"{name}_max_rate", dist.LogNormal(jnp.log(2.0 * base_rate), 1.0))
     lk = get_link(link, **params)
     k = resolve_kernel(name, kernel, X, field)
+    if covariate_kernel is not None:
+        k = additive_covariate_kernel(k, covariate_gp_kernel(name, covariate_kernel, Z, covariates), grid.dim)
+        X = jnp.concatenate([jnp.asarray(X, Z.dtype), Z[obs_idx]], axis=1)
     centre = 0.0 if lname == "sigmoid" else lk.inverse(base_rate)
     scale = 2.0 if lname in ("log", "sigmoid") else jnp.maximum(1.0, jnp.abs(centre))
     mu = numpyro.sample(f"{name}_mean", dist.Normal(centre, scale))
+    mean = mu if Z is None else mu + linear_covariate_term(name, Z[obs_idx])
     y = jnp.asarray(counts)[obs_idx]
     mask = None if bool(np.all(seen)) else jnp.asarray(seen)
 
@@ -162,10 +184,12 @@ def laplace_grid_model(grid, counts, *, name: str = "f", obs_name: str = "counts
         lik, off = (lambda f: masked(dist.Poisson(jnp.exp(f)))), jnp.log(expo)
     else:
         lik, off = (lambda f: masked(dist.Poisson(lk.intensity(f) * expo))), None
+    if uoff is not None:
+        off = uoff[obs_idx] if off is None else off + uoff[obs_idx]
     kw = dict(options)
     if field == "hsgp":
         kw["num_basis"] = tuple(min(s, 32) for s in grid.shape) if num_basis is None else num_basis
-    return laplace_marginal(name, k, X, lik, y, mean=mu, offset=off, jitter=FIELD_JITTER, obs_name=obs_name,
+    return laplace_marginal(name, k, X, lik, y, mean=mean, offset=off, jitter=FIELD_JITTER, obs_name=obs_name,
                             method=field, **kw)
 
 
@@ -178,9 +202,9 @@ def _default_shape(window, n_events: int):
 
 
 def fit(events, window, *, shape=None, kernel=None, link="log", method: str = "nuts", field: str | None = None,
-        covariates=None, offset=None, exposure=None, mask=None, link_params=None, name: str = "f",
-        num_warmup: int = 500, num_samples: int = 500, num_chains: int = 2, steps: int = 3000, seed: int = 0,
-        progress_bar: bool = False, **options) -> CoxFit:
+        covariates=None, offset=None, covariate_kernel=None, exposure=None, mask=None, link_params=None,
+        name: str = "f", num_warmup: int = 500, num_samples: int = 500, num_chains: int = 2, steps: int = 3000,
+        seed: int = 0, progress_bar: bool = False, **options) -> CoxFit:
     """Fit a Gaussian Cox process to events in a window.
 
     Args:
@@ -194,7 +218,16 @@ def fit(events, window, *, shape=None, kernel=None, link="log", method: str = "n
         field: ``"dense"``, ``"kronecker"`` or ``"hsgp"`` (default dense in 1-D, kronecker in 2-D), for
             every method; with ``method="laplace"`` it picks the embedded Laplace back end
             (:func:`laplace_grid_model`).
-        covariates, offset: see :func:`bayeskern.cox.models.intensity_field` (nuts/svi).
+        covariates: ``(N,)`` or ``(N, p)`` covariate surfaces, one finite row per grid cell
+            (``N = ∏ shape``, C order, as :attr:`Grid.centres`; standardise them): a linear term
+            ``Zβ`` with ``{name}_beta ~ N(0, I_p)``, for every method (with ``"laplace"`` it enters
+            the latent prior mean and ``β`` is sampled with the hyperparameters).
+        offset: ``(N,)`` known term added to the linear predictor inside the link (log population
+            for the log link: ``λ = exp(offset) · ...``); every method.
+        covariate_kernel: a GP term ``g(z(s))`` of the covariate values beside the linear one: a Kernel
+            over the covariate columns, a kernel class (sites ``{name}_cov_*``, priors scaled on
+            ``covariates``) or a callable ``(prefix, Z) -> Kernel``; needs ``covariates`` and
+            ``field="dense"``, every method (see :func:`bayeskern.cox.models.intensity_field`).
         exposure, mask: per-cell exposure multiplier and observation mask (see :func:`make_grid`).
         link_params: ``{"offset": ...}`` (square) or ``{"max_rate": ...}`` (sigmoid).
         name: site prefix of the field.
@@ -209,7 +242,8 @@ def fit(events, window, *, shape=None, kernel=None, link="log", method: str = "n
 
     Raises:
         ValueError: empty events, NaN coordinates, events outside the window, negative exposure,
-            unknown method/link/field.
+            unknown method/link/field; covariates/offset of the wrong length or not finite; a
+            covariate_kernel without covariates or with a non-dense field.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -221,9 +255,14 @@ def fit(events, window, *, shape=None, kernel=None, link="log", method: str = "n
     P = _as_points(np.asarray(events, float), win.dim, "events")
     lname = link if isinstance(link, str) else link.name
     field = field or ("kronecker" if win.dim >= 2 else "dense")
+    from bayeskern.cox.models import check_covariates, covariate_kernel_sampler
+
+    # Checked here, on concrete values, before any compile; a kernel class gets its data-scaled priors now
+    # because later replays of the model (latent draws, pointwise log likelihood) trace the covariates.
+    _, uoff = check_covariates(covariates, offset, grid.size, covariate_kernel=covariate_kernel, field=field)
+    covariate_kernel = covariate_kernel_sampler(covariate_kernel, covariates)
+    cov = {"covariates": covariates, "offset": offset, "covariate_kernel": covariate_kernel}
     if method == "laplace":
-        if covariates is not None or offset is not None:
-            raise ValueError("method='laplace' does not take covariates/offset here; use nuts or svi")
         from bayeskern.gp.laplace_draws import sample_latent
         from bayeskern.gp.laplace_kronecker import KronLaplaceOptions
         from bayeskern.infer import nuts
@@ -231,14 +270,14 @@ def fit(events, window, *, shape=None, kernel=None, link="log", method: str = "n
         lap = {k: options.pop(k) for k in list(options) if k in KronLaplaceOptions._fields or k == "loo_draws"}
         base = nuts(laplace_grid_model, grid, counts, name=name, obs_name="counts", kernel=kernel, link=link,
                     link_params=link_params, field=field, num_warmup=num_warmup, num_samples=num_samples,
-                    num_chains=num_chains, seed=seed, progress_bar=progress_bar, **lap, **options)
+                    num_chains=num_chains, seed=seed, progress_bar=progress_bar, **cov, **lap, **options)
         f = sample_latent(base, name, seed=seed, obs_name="counts")
-        lam = _laplace_intensity(base, f, grid, lname, link, link_params, name)
+        lam = _laplace_intensity(base, f, grid, lname, link, link_params, name, uoff)
         base.samples_by_chain[f"{name}_intensity"] = lam.reshape((base.num_chains, base.num_draws, -1))
         base.extras["inference"] = f"embedded Laplace marginal ({field} field) + NUTS over hyperparameters"
     else:
         kw = {"name": name, "obs_name": "counts", "kernel": kernel, "link": link, "method": field,
-              "covariates": covariates, "offset": offset, "link_params": link_params}
+              "link_params": link_params, **cov}
         if method == "nuts":
             from bayeskern.infer import nuts
 
@@ -261,13 +300,19 @@ def fit(events, window, *, shape=None, kernel=None, link="log", method: str = "n
     return CoxFit.wrap(base, grid=grid, events=P, counts=counts, name=name, link=lname)
 
 
-def _laplace_intensity(base, f, grid, lname, link, link_params, name):
-    """Intensity draws ``(draws, N)`` from Laplace field draws on the observed cells (NaN elsewhere)."""
+def _laplace_intensity(base, f, grid, lname, link, link_params, name, offset=None):
+    """Intensity draws ``(draws, N)`` from Laplace field draws on the observed cells (NaN elsewhere).
+
+    The draws of ``f`` exclude the marginal's offset, so the user's ``offset`` ``(N,)`` is added back here.
+    """
     import jax.numpy as jnp
 
     from bayeskern.cox.links import get_link
 
     f = np.asarray(f)
+    if offset is not None:
+        off = np.asarray(offset)
+        f = f + (off if f.shape[1] == grid.size else off[grid.observed])[None, :]
     out = np.full((f.shape[0], grid.size), np.nan)
     if lname == "sigmoid" and (link_params or {}).get("max_rate") is None:
         mr = np.asarray(base.samples[f"{name}_max_rate"])[:, None]
