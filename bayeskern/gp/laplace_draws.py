@@ -32,7 +32,9 @@ def sample_latent(fit, name: str, *, seed: int = 0, obs_name: str | None = None,
         name: the name given to :func:`laplace_marginal`.
         seed: PRNG seed.
         obs_name: the observed site's name if it was overridden.
-        batch_size: draws processed together (memory: ``batch_size`` ``(n, n)`` matrices).
+        batch_size: draws processed together (memory: ``batch_size`` ``(n, n)`` matrices). With
+            ``correction`` the draws run one at a time whatever this says: vectorised NUTS
+            chains advance in lockstep with the longest tree (3.7x slower measured at n = 500).
         correction: if ``> 0``, each draw is moved by that many NUTS transitions on the exact
             ``p(f | θ_s, y)`` (after as many step-size adaptation transitions), started from the
             Laplace draw and preconditioned by the Laplace covariance
@@ -81,7 +83,7 @@ def sample_latent(fit, name: str, *, seed: int = 0, obs_name: str | None = None,
                 return s["fn"].corrected_latent(key, s["value"], correction)
             return s["fn"].sample_latent(key, s["value"]), jnp.ones((), s["value"].dtype)
 
-        return jax.lax.map(one, (draws, keys), batch_size=batch_size)
+        return jax.lax.map(one, (draws, keys), batch_size=None if correction else batch_size)
 
     keys = jax.random.split(jax.random.PRNGKey(seed), total)
     f, accept = run(samples, keys, [x for x, a in zip(leaves, is_arr) if a])
