@@ -16,14 +16,15 @@ whitened Kronecker field, 1 chain x 300 warmup / 300 draws each (modest, so it f
 min bulk ESS/s over the hyperparameters, the ratio, and max |difference of posterior intensity
 means| in units of the Monte-Carlo standard error of that difference.
 
-Run: ``python benchmarks/bench_cox.py [--threads N] [--quick] [--laplace]``.
+Run: ``python benchmarks/bench_cox.py [--threads N] [--quick] [--laplace | --vs-field]``
+(``--vs-field``: only the Laplace+NUTS vs field-NUTS comparison).
 """
 
 from __future__ import annotations
 
 import sys
 
-from _bench_util import configure_threads, environment_report
+from _bench_util import CompileTimer, configure_threads, environment_report
 
 THREADS = configure_threads(default=0)
 
@@ -178,10 +179,14 @@ def laplace_vs_field_nuts(n=32, warmup=300, draws=300):
     ev, win = pts[keep], ((0.0, 1.0), (0.0, 1.0))
     out = {}
     for method in ("laplace", "nuts"):
-        t = time.perf_counter()
-        res = fit(ev, win, shape=(n, n), method=method, field="kronecker", num_warmup=warmup, num_samples=draws,
-                  num_chains=1, seed=2)
-        el = time.perf_counter() - t
+        with CompileTimer() as ct:
+            t = time.perf_counter()
+            res = fit(ev, win, shape=(n, n), method=method, field="kronecker", num_warmup=warmup, num_samples=draws,
+                      num_chains=1, seed=2)
+            wall = time.perf_counter() - t
+        # Compile time is excluded: it is a fixed cost per process (cached across runs with the
+        # persistent cache) and at 300 draws it would dominate the comparison.
+        el = wall - ct.seconds
         hyp = [k for k in res.samples if k.endswith(("_lengthscale", "_variance", "_mean"))]
         ess = min(float(np.min(az.ess(np.asarray(res.samples_by_chain[k]).reshape(1, draws, -1)[..., i]
                                       .reshape(1, draws))))
@@ -193,18 +198,20 @@ def laplace_vs_field_nuts(n=32, warmup=300, draws=300):
         st = res.sample_stats
         steps = float(np.mean(st["n_steps"])) if "n_steps" in st else float("nan")
         div = int(np.sum(st["diverging"])) if "diverging" in st else -1
-        print(f"{method:8s} {len(ev)} events, {el:.1f} s (incl. compile), min hyper bulk ESS {ess:.0f} "
+        print(f"{method:8s} {len(ev)} events, {wall:.1f} s wall, compile {ct.seconds:.1f} s, {el:.1f} s excl. compile "
+              f"(Laplace: includes the latent draws), min hyper bulk ESS {ess:.0f} "
               f"({ess / el:.2f}/s); mean leapfrog steps/draw {steps:.1f}, divergences {div}")
     (el_l, e_l, m_l, s_l), (el_n, e_n, m_n, s_n) = out["laplace"], out["nuts"]
     z = np.abs(m_l - m_n) / np.sqrt(s_l**2 + s_n**2)
-    print(f"ESS/s ratio laplace/nuts: {(e_l / el_l) / (e_n / el_n):.1f}x; max |mean diff|/MCSE {z.max():.2f} "
+    print(f"ESS/s ratio laplace/nuts (excl. compile): {(e_l / el_l) / (e_n / el_n):.1f}x; max |mean diff|/MCSE {z.max():.2f} "
           f"(mean {z.mean():.2f}; 1 chain x {warmup}+{draws} each)")
 
 
 def main():
     print(environment_report(THREADS))
-    if "--laplace" in sys.argv:
-        laplace_timing()
+    if "--laplace" in sys.argv or "--vs-field" in sys.argv:
+        if "--vs-field" not in sys.argv:
+            laplace_timing()
         laplace_vs_field_nuts()
         return
     coal = load_coal_mining()
