@@ -121,7 +121,7 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--laplace-only", action="store_true",
                     help="run only the Laplace-marginal model (its ESS per draw and per second; no ratio)")
-    ap.add_argument("--correction", type=int, default=15,
+    ap.add_argument("--correction", type=int, default=40,
                     help="NUTS transitions per draw for the corrected f draws (sample_latent(correction=...)); 0 = skip")
     ap.add_argument("--threads", type=int, default=1, help="XLA/BLAS threads (read before JAX import)")
     args = ap.parse_args()

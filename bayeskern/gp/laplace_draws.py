@@ -39,7 +39,9 @@ def sample_latent(fit, name: str, *, seed: int = 0, obs_name: str | None = None,
             ``p(f | θ_s, y)`` (after as many step-size adaptation transitions), started from the
             Laplace draw and preconditioned by the Laplace covariance
             (:mod:`bayeskern.gp.laplace_correction`): removes the mode-vs-mean bias of
-            ``q`` for skewed likelihoods. Dense and low-rank (HSGP) fields; 10-20 is typical.
+            ``q`` for skewed likelihoods. Dense and low-rank (HSGP) fields. At n = 500 (Poisson)
+            15 left 4.4% of f means > 3 MCSE from latent-field NUTS (300 draws); 40 brought all within
+            Monte-Carlo error (300 draws in 54 s).
             The mean acceptance rate is stored in ``fit.extras[f"{name}_correction_accept"]``.
 
     Returns:
