@@ -7,8 +7,9 @@ and kernel-thinning points (KT-SPLIT + KT-SWAP of num·2^m i.i.d. points, at mos
 
 Relative error |estimate - truth| / |truth| against the number of evaluations
 n, medians over seeds (each seed redraws the Genz offsets u and the random
-designs). BQ: RBF with ARD plus a constant offset, MAP hyperparameters
-(``bayeskern.quadrature.fit_kernel``), on a scrambled-Sobol design; z-scores
+designs). BQ: the library's default kernel (``default_kernel``: Matérn 3/2, a product of
+1-D factors with ARD lengthscales) plus a constant offset, MAP hyperparameters
+(``bayeskern.quadrature.fit_kernel``, default priors ``bq_priors``), on a scrambled-Sobol design; z-scores
 (error / posterior sd) for MAP and, at the ``--nuts d:n`` pairs, for the same
 points with hyperparameters marginalised by NUTS (the integral's posterior a
 mixture). Herding and thinning (KT): the equal-weight mean of f on those points
@@ -16,19 +17,23 @@ mixture). Herding and thinning (KT): the equal-weight mean of f on those points
 
 ``--calibration``: z-scores of MAP vs NUTS-marginalised hyperparameters on the
 smooth Genz families (oscillatory, product peak, corner peak, Gaussian), d = 1, 2, 3,
-n = 16·d Sobol points, ``--calib-repeats`` repeats (Genz offsets redrawn), NUTS
+n = 16·d Sobol points, ``--calib-repeats`` repeats (Genz offsets and Sobol scrambling redrawn), NUTS
 through ``integrate(..., hyper="nuts")`` (``bq_model`` + ``bayeskern.infer.nuts``) with small
-settings; prints the fraction of |z| < 2 per cell and overall.
+settings; prints the fraction of |z| < 2 per cell, per d and overall, and median relative errors.
+``--kernel`` and ``--prior`` pick the kernel family and lengthscale prior (default: the library's).
 
 Then the 1-D integrand exp(-x² - sin²(3x)) on [-3, 3] (Emukit's BQ tutorial
 integrand, ``hennig1D``) with 20 points chosen by integral-variance reduction:
-MAP vs NUTS hyperparameters, RBF vs Matérn 5/2, against the value from
+MAP vs NUTS hyperparameters, RBF vs Matérn 5/2 vs Matérn 3/2, against the value from
 ``scipy.integrate.quad``.
 
 Run: ``python benchmarks/bench_quadrature.py [--quick] [--threads N] [--dims 1,2] [--ns 16,64]
-[--seeds 3] [--families gaussian,oscillatory] [--nuts 1:16,2:32] [--emukit-seeds 3] [--no-mmd] [--no-genz]
+[--seeds 3] [--families gaussian,oscillatory] [--nuts 1:16,2:32] [--emukit-seeds 3]
+[--emukit-kernels rbf,matern52,matern32] [--no-mmd] [--no-genz]
 [--no-emukit]``; calibration only: ``python benchmarks/bench_quadrature.py --calibration --threads 1
-[--calib-dims 1,2,3] [--calib-ns 16,32,48] [--calib-repeats 5] [--calib-nuts 200,200,1]`` (warm-up, draws, chains).
+[--calib-dims 1,2,3] [--calib-ns 16,32,48] [--calib-repeats 5] [--calib-first 0] [--calib-nuts 200,200,1]
+[--kernel default|matern52|matern32|rbf] [--prior bq|generic|nn:a:b|lognormal:a:s] [--map-only]`` (warm-up, draws, chains; repeats
+are seeds first..first+repeats-1; priors: see ``calib_priors``).
 """
 
 from __future__ import annotations
@@ -49,7 +54,8 @@ from scipy.integrate import quad  # noqa: E402
 from scipy.special import erf  # noqa: E402
 
 import bayeskern  # noqa: E402,F401
-from bayeskern.kernels import RBF, Matern52  # noqa: E402
+from bayeskern.kernels import RBF, Matern32, Matern52  # noqa: E402
+from bayeskern.priors import default_priors, inverse_gamma_prior  # noqa: E402
 from bayeskern.quadrature import (  # noqa: E402
     Uniform,
     integrate,
@@ -59,6 +65,7 @@ from bayeskern.quadrature import (  # noqa: E402
     monte_carlo,
     sobol,
 )
+from bayeskern.quadrature.model import bq_priors, design_scales  # noqa: E402
 
 H = {"oscillatory": 9.0, "product_peak": 7.25, "corner_peak": 1.85, "gaussian": 7.03, "continuous": 20.4,
      "discontinuous": 4.3}
@@ -105,7 +112,7 @@ def _z(est, sd, exact):
     return (est - exact) / sd if sd > 0 else np.inf
 
 
-def _bq(f_or_data, meas, n, hyper, seed, kernel=RBF, **kw):
+def _bq(f_or_data, meas, n, hyper, seed, kernel=None, **kw):
     """(estimate, sd) of one BQ run; NaNs (reported) if the fit fails."""
     try:
         r = integrate(f_or_data, meas, n, design="sobol", hyper=hyper, seed=seed, kernel=kernel, **kw)
@@ -192,10 +199,63 @@ def genz_table(families, dims, ns, seeds, nuts_cases):
 SMOOTH = ("oscillatory", "product_peak", "corner_peak", "gaussian")
 
 
+KERNELS = {"default": None, "rbf": RBF, "matern52": Matern52, "matern32": Matern32}
+
+
+def _lengthscales(k):
+    """All lengthscales in a kernel tree (sums, products of 1-D Matérns, the offset term has none)."""
+    if hasattr(k, "k1"):
+        return _lengthscales(k.k1) + _lengthscales(k.k2)
+    return list(np.atleast_1d(np.asarray(k.lengthscale))) if hasattr(k, "lengthscale") else []
+
+
 def _ell_map(r):
     """Geometric mean of the MAP kernel's (ARD) lengthscales."""
-    k = getattr(r.kernel, "k1", r.kernel)  # fit_kernel returns RBF + Constant(offset)
-    return float(np.exp(np.mean(np.log(np.atleast_1d(np.asarray(k.lengthscale))))))
+    return float(np.exp(np.mean(np.log(_lengthscales(r.kernel)))))
+
+
+def _default_name():
+    from bayeskern.quadrature.model import default_kernel
+
+    return default_kernel(Uniform(0.0, 1.0)).__name__
+
+
+def calib_priors(spec, kernel, X, y):
+    """Hyperparameter priors for a calibration run (None: the library default, ``bq_priors``).
+
+    ``generic``: ``bayeskern.priors.default_priors`` (lengthscale inverse gamma between the smallest
+    1-D spacing and the range, the BQ default before the change); ``nn:a:b``: inverse gamma with 1 %
+    below ``a`` x the median nearest-neighbour distance and 1 % above ``b`` x the range, per dimension
+(``nnmin:a:b``: the smallest nearest-neighbour distance);
+    ``lognormal:a:s``: LogNormal(log(a x range), s) per dimension.
+    """
+    X = np.asarray(X)
+    ard = X.shape[1] > 1
+    if spec == "bq":
+        return None
+    if spec == "generic":
+        return dict(default_priors(kernel, X, y, ard=ard))
+    out = bq_priors(kernel, X, y, ard=ard)
+    kind, a, b = spec.split(":")
+    lo, hi = design_scales(X, ard)
+    if kind == "nnmin":  # the smallest nearest-neighbour distance instead of the median
+        from scipy.spatial import cKDTree
+
+        U = (X - X.min(0)) / np.ptp(X, 0) if ard else X
+        h = cKDTree(U).query(U, k=2)[0][:, 1].min()
+        lo, kind = h * (np.ptp(X, 0) if ard else np.ptp(X, 0).max()), "nn"
+    if kind == "nn":
+        prior = inverse_gamma_prior(float(a) * lo, float(b) * hi)
+    else:
+        prior = numpyro_lognormal(np.log(float(a) * hi), float(b))
+    out["lengthscale"] = prior.to_event(1) if ard else prior
+    return out
+
+
+def numpyro_lognormal(loc, scale):
+    import numpyro.distributions as dist
+
+    return dist.LogNormal(jnp.asarray(loc, dtype=float), float(scale))
 
 
 def _ell_nuts(r):
@@ -204,34 +264,44 @@ def _ell_nuts(r):
     return float(np.median(np.exp(np.mean(np.log(L.reshape(L.shape[0], -1)), axis=1))))
 
 
-def calibration(dims, ns, repeats, warmup, samples, chains):
+def calibration(dims, ns, repeats, warmup, samples, chains, kernel="default", prior="bq", first=0, run_nuts=True):
     """|z| < 2 fractions for MAP vs NUTS-marginalised hyperparameters on the smooth Genz families."""
-    print(f"\nCalibration: smooth Genz families, n Sobol points, RBF ARD + constant offset; MAP (L-BFGS) vs NUTS "
+    kern = KERNELS[kernel]
+    name = kernel if kern is not None else f"default ({_default_name()})"
+    print(f"\nCalibration: smooth Genz families, n Sobol points, kernel {name} (ARD; Matérn as a product of 1-D "
+          f"factors) + constant offset, lengthscale prior {prior!r}; MAP (L-BFGS) vs NUTS "
           f"({warmup} warm-up, {samples} draws, {chains} chain(s)) on the same points; z = (estimate - truth) / sd, "
-          "the NUTS sd from the mixture over draws; repeats redraw the Genz offsets u; ℓ: geometric mean of the "
-          "ARD lengthscales (MAP value, NUTS posterior median)")
+          "the NUTS sd from the mixture over draws; repeats s = "
+          f"{first}..{first + repeats - 1} redraw the Genz offsets u (rng 100 s + d) and the Sobol scrambling (seed s); "
+          "ℓ: geometric mean of the ARD lengthscales (MAP value, NUTS posterior median)")
     print("\n| family | d | n | repeats | MAP \\|z\\|<2 | NUTS \\|z\\|<2 | MAP med \\|z\\| | NUTS med \\|z\\| | "
           "MAP med rel err | NUTS med rel err | med sd NUTS/MAP | med ℓ MAP | med ℓ NUTS | divergences | NUTS s |")
     print("|" + "---|" * 15)
     allz = {"MAP": [], "NUTS": []}
+    alle = {"MAP": [], "NUTS": []}
     byd = {}
     failed = {"MAP": 0, "NUTS": 0}
     for family, (d, n) in itertools.product(SMOOTH, zip(dims, ns)):
         meas = Uniform(np.zeros(d), np.ones(d))
         zm, zn, em, en, ratio, lm, ln, div, secs = [], [], [], [], [], [], [], 0, []
-        for s in range(repeats):
+        for s in range(first, first + repeats):
             f, exact = genz(family, d, np.random.default_rng(100 * s + d))
             scale = abs(exact)
-            est, sd, r = _bq(f, meas, n, "map", s)
+            X = sobol(meas, n, seed=s)
+            y = jax.vmap(f)(X)
+            priors = calib_priors(prior, kern or KERNELS[_default_name().lower()], X, y)
+            est, sd, r = _bq((X, y), meas, None, "map", s, kernel=kern, priors=priors)
             if r is None:
                 failed["MAP"] += 1
                 continue
             zm.append(_z(est, sd, exact))
             em.append(abs(est - exact) / scale)
             lm.append(_ell_map(r))
+            if not run_nuts:
+                continue
             t0 = time.perf_counter()
-            e2, s2, r2 = _bq((r.X, r.fX), meas, None, "nuts", s, num_warmup=warmup, num_samples=samples,
-                             num_chains=chains)
+            e2, s2, r2 = _bq((X, y), meas, None, "nuts", s, kernel=kern, priors=priors, num_warmup=warmup,
+                             num_samples=samples, num_chains=chains)
             secs.append(time.perf_counter() - t0)
             if r2 is None:
                 failed["NUTS"] += 1
@@ -241,16 +311,18 @@ def calibration(dims, ns, repeats, warmup, samples, chains):
             ratio.append(s2 / sd)
             ln.append(_ell_nuts(r2))
             div += int(np.sum(r2.fit.sample_stats.get("diverging", 0)))
+        # Every NUTS run compiles a new model closure; free the executables once per cell (a long run
+        # otherwise exhausts the process's memory maps: "LLVM ERROR: Unable to allocate section memory").
+        jax.clear_caches()
         am, an = np.abs(zm), np.abs(zn)
-        allz["MAP"] += list(zm)
-        allz["NUTS"] += list(zn)
-        byd.setdefault(d, {"MAP": [], "NUTS": []})
-        byd[d]["MAP"] += list(zm)
-        byd[d]["NUTS"] += list(zn)
+        for h, z, e in (("MAP", zm, em), ("NUTS", zn, en)):
+            allz[h] += list(z)
+            alle[h] += list(e)
+            byd.setdefault(d, {"MAP": [], "NUTS": []})[h] += list(z)
         print(f"| {family} | {d} | {n} | {repeats} | {np.mean(am < 2):.2f} ({np.sum(am < 2)}/{am.size}) | "
               f"{np.mean(an < 2):.2f} ({np.sum(an < 2)}/{an.size}) | {np.median(am):.2f} | {np.median(an):.2f} | "
-              f"{np.median(em):.2e} | {np.median(en):.2e} | {np.median(ratio):.2f} | {np.median(lm):.3f} | {np.median(ln):.3f} | "
-              f"{div} | {np.median(secs):.1f} |",
+              f"{np.median(em):.2e} | {np.median(en):.2e} | {np.median(ratio):.2f} | {np.median(lm):.3f} | "
+              f"{np.median(ln) if ln else np.nan:.3f} | {div} | {np.median(secs) if secs else np.nan:.1f} |",
               flush=True)
     print()
     for d in byd:
@@ -259,11 +331,13 @@ def calibration(dims, ns, repeats, warmup, samples, chains):
     for h, z in allz.items():
         z = np.abs(np.asarray(z))
         print(f"all: {h} |z| < 2 in {np.mean(z < 2):.2f} ({np.sum(z < 2)}/{z.size}), median |z| {np.median(z):.2f}, "
-              f"|z| > 5 in {np.sum(z > 5)}; failed fits {failed[h]} (nominal for a calibrated Gaussian: 0.95)")
+              f"|z| > 5 in {np.sum(z > 5)}; median rel err {np.median(alle[h]) if alle[h] else np.nan:.2e}; "
+              f"failed fits {failed[h]} "
+              "(nominal for a calibrated Gaussian: 0.95)")
 
 
-def emukit(seeds):
-    """exp(-x² - sin²(3x)) on [-3, 3] (Lebesgue), 20 IVR points from 5 Sobol points; MAP vs NUTS, RBF vs Matérn 5/2."""
+def emukit(seeds, kernels=("rbf", "matern52")):
+    """exp(-x² - sin²(3x)) on [-3, 3] (Lebesgue), 20 IVR points from 5 Sobol points; MAP vs NUTS, per kernel family."""
     truth, abserr = quad(lambda x: np.exp(-x * x - np.sin(3 * x) ** 2), -3, 3, limit=200, epsabs=1e-14, epsrel=1e-13)
     print(f"\nexp(-x^2 - sin^2 3x) on [-3, 3]: truth {truth:.12f} (scipy.integrate.quad, abs err {abserr:.1e}); "
           "20 points: 5 Sobol + 15 by integral-variance reduction, MAP refits every 5")
@@ -272,7 +346,7 @@ def emukit(seeds):
     meas = Uniform(-3.0, 3.0, normalized=False)
     f = lambda x: jnp.exp(-x[0] ** 2 - jnp.sin(3 * x[0]) ** 2)  # noqa: E731
     zs = {}
-    for kern, seed in itertools.product((RBF, Matern52), range(seeds)):
+    for kern, seed in itertools.product([KERNELS[k] for k in kernels], range(seeds)):
         t0 = time.perf_counter()
         r = integrate(f, meas, 20, design="ivr", initial=5, kernel=kern, seed=seed)
         runs = [("MAP", r, time.perf_counter() - t0)]
@@ -304,14 +378,17 @@ def main():
         dims_c = _opt("--calib-dims", (1, 2, 3))
         warmup, samples, chains = _opt("--calib-nuts", (200, 200, 1))
         calibration(dims_c, _opt("--calib-ns", tuple(16 * d for d in dims_c)), _opt("--calib-repeats", (5,))[0],
-                    warmup, samples, chains)
+                    warmup, samples, chains, kernel=_opt("--kernel", ("default",), str)[0],
+                    prior=_opt("--prior", ("bq",), str)[0], first=_opt("--calib-first", (0,))[0],
+                    run_nuts="--map-only" not in sys.argv)
         return
     if "--no-mmd" not in sys.argv:
         mmd_table(dims, ns, seeds)
     if "--no-genz" not in sys.argv:
         genz_table(families, dims, ns, seeds, nuts_cases)
     if "--no-emukit" not in sys.argv:
-        emukit(_opt("--emukit-seeds", (1,) if quick else (3,))[0])
+        emukit(_opt("--emukit-seeds", (1,) if quick else (3,))[0],
+               _opt("--emukit-kernels", ("rbf", "matern52", "matern32"), str))
 
 
 if __name__ == "__main__":

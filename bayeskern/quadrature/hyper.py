@@ -3,8 +3,9 @@
 Point designs refit hyperparameters many times, so this jits the
 unconstrained log posterior once per problem shape (data and priors are jit
 arguments, not constants) and runs SciPy's L-BFGS-B from several starts.
-Same density as ``bayeskern.infer.svi(bq_model, guide="map")`` up to the log
-Jacobian of the log transform (this is the mode in unconstrained space,
+Same density as ``bayeskern.infer.svi(bq_model, guide="map")`` given the same
+priors (``integrate`` passes ``bq_priors``, :func:`bq_model`'s defaults), up to
+the log Jacobian of the log transform (this is the mode in unconstrained space,
 as ``bayeskern.infer``'s ``init="map"`` uses).
 """
 
@@ -18,17 +19,18 @@ from scipy.optimize import minimize
 
 from bayeskern.kernels import RBF, Constant
 from bayeskern.priors import default_priors
-from bayeskern.quadrature.model import BQMarginal, offset_variance
+from bayeskern.quadrature.model import BQMarginal, offset_variance, tensor_form
 
 
-def _neg_log_post(u, X, y, mask, priors, offset, noise, kernel_cls):
+def _neg_log_post(u, X, y, mask, priors, offset, noise, kernel_cls, tensor):
     values, lp = {}, 0.0
     for key, prior in priors.items():
         t = biject_to(prior.support)
         val = t(u[key])
         lp = lp + jnp.sum(prior.log_prob(val)) + jnp.sum(t.log_abs_det_jacobian(u[key], val))
         values[key] = val
-    k = kernel_cls(**values) + Constant(variance=offset)
+    k = kernel_cls(**values)
+    k = (tensor_form(k, X.shape[1]) if tensor else k) + Constant(variance=offset)
     marginal = BQMarginal(k, X, noise, mask)
     ll = marginal.log_prob(jnp.where(mask, y, 0.0)) - marginal.padding_log_prob()
     out = -(ll + lp)
@@ -36,16 +38,24 @@ def _neg_log_post(u, X, y, mask, priors, offset, noise, kernel_cls):
 
 
 # Module-level so that jit's cache serves every fit of one shape (data and priors are arguments).
-_value_and_grad = jax.jit(jax.value_and_grad(_neg_log_post), static_argnames=("kernel_cls",))
+_value_and_grad = jax.jit(jax.value_and_grad(_neg_log_post), static_argnames=("kernel_cls", "tensor"))
 
 
 def fit_kernel(X, y, kernel_cls=RBF, *, ard: bool = True, offset=None, noise=None, restarts: int = 3, seed: int = 0,
-               priors: dict | None = None):
+               priors: dict | None = None, tensor: bool = True):
     """MAP kernel (including the constant-offset term) for evaluations ``y`` ``(n,)`` at ``X`` ``(n, d)``.
+
+    ``priors`` default to the generic ``bayeskern.priors`` defaults (what WSABI-L
+    and ``evidence`` fit their square-root GP with); ``integrate`` passes
+    :func:`~bayeskern.quadrature.model.bq_priors` (the lengthscale prior scaled to
+    the smallest distance between the points), the defaults of :func:`bq_model`,
+    so its MAP is that model's. With ``tensor`` a Matérn family in ``d > 1`` is
+    fitted (and returned) as the product of 1-D Matérns, as :func:`bq_model` uses it.
 
     Returns:
         ``(kernel, values)``: the fitted ``kernel_cls(...) + Constant(offset)`` (just
-        ``kernel_cls(...)`` when ``offset == 0``) and the MAP hyperparameter values.
+        ``kernel_cls(...)`` when ``offset == 0``; in tensor form where that applies)
+        and the MAP hyperparameter values.
     """
     X = np.asarray(X, dtype=float).reshape(len(X), -1)
     y = np.asarray(y, dtype=float)
@@ -72,7 +82,8 @@ def fit_kernel(X, y, kernel_cls=RBF, *, ard: bool = True, offset=None, noise=Non
         return out
 
     def fun(v):
-        val, grad = _value_and_grad(unflat(v), Xj, yj, mask, priors, c, jnp.asarray(nz), kernel_cls=kernel_cls)
+        val, grad = _value_and_grad(unflat(v), Xj, yj, mask, priors, c, jnp.asarray(nz), kernel_cls=kernel_cls,
+                                     tensor=bool(tensor))
         return val, jnp.concatenate([jnp.ravel(grad[key]) for key in keys])
 
     rng = jax.random.PRNGKey(seed)
@@ -97,4 +108,5 @@ def fit_kernel(X, y, kernel_cls=RBF, *, ard: bool = True, offset=None, noise=Non
         raise FloatingPointError("the BQ hyperparameter posterior is not finite at any start; check X and y")
     values = {key: biject_to(priors[key].support)(val) for key, val in unflat(jnp.asarray(best.x)).items()}
     k = kernel_cls(**values)
+    k = tensor_form(k, X.shape[1]) if tensor else k
     return (k + Constant(variance=c) if c else k), values

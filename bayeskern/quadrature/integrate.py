@@ -8,10 +8,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from bayeskern.kernels import RBF, Kernel
+from bayeskern.kernels import Kernel
 from bayeskern.quadrature.design import ACQUISITIONS, kernel_herding, select_batch
 from bayeskern.quadrature.hyper import fit_kernel
 from bayeskern.quadrature.measures import Measure
+from bayeskern.quadrature.model import bq_priors, default_kernel, tensor_form
 from bayeskern.quadrature.posterior import IntegralPosterior, bq_posterior
 from bayeskern.quadrature.qmc import monte_carlo, sobol
 from bayeskern.quadrature.thinning import kernel_thinning
@@ -64,13 +65,14 @@ def integrate(
     measure: Measure,
     n: int | None = None,
     *,
-    kernel=RBF,
+    kernel=None,
     design: str = "sobol",
     hyper: str = "map",
     initial: int | None = None,
     refit_every: int = 5,
     ard: bool = True,
     noise=None,
+    priors: dict | None = None,
     seed: int = 0,
     num_warmup: int = 300,
     num_samples: int = 300,
@@ -83,8 +85,11 @@ def integrate(
             or a tuple ``(X, fX)`` of precomputed evaluations (then ``n`` and ``design`` are ignored).
         measure: the integration measure.
         n: number of evaluations.
-        kernel: a kernel family (hyperparameters learned per ``hyper``) or a
-            kernel instance (hyperparameters fixed; a zero prior mean).
+        kernel: a kernel family (hyperparameters learned per ``hyper``), a
+            kernel instance (hyperparameters fixed; a zero prior mean), or None:
+            :func:`~bayeskern.quadrature.model.default_kernel` of the measure,
+            Matérn 3/2 (a product over dimensions) on boxes and for empirical
+            measures, RBF under a Gaussian measure (see there for why and what it costs).
         design: ``"sobol"``, ``"mc"``, ``"herding"``, ``"thinning"`` (kernel thinning of an
             i.i.d. sample; these are fixed designs) or a
             sequential design by acquisition: ``"ivr"``, ``"us"``, ``"mi"``.
@@ -96,6 +101,8 @@ def integrate(
         refit_every: sequential designs refit hyperparameters every this many points.
         ard: one lengthscale per dimension for learned kernels.
         noise: evaluation-noise variance, or None for exact evaluations.
+        priors: ``{hyperparameter: Distribution}`` for a learned kernel (all of them);
+            None for :func:`~bayeskern.quadrature.model.bq_priors` of the points (recomputed at each refit).
         seed: seed for designs and samplers.
         num_warmup, num_samples, num_chains: NUTS settings for ``hyper="nuts"``.
 
@@ -108,13 +115,18 @@ def integrate(
         raise ValueError(f"design must be one of {DESIGNS}, got {design!r}")
     if hyper not in ("map", "nuts"):
         raise ValueError(f"hyper must be 'map' or 'nuts', got {hyper!r}")
+    kernel = default_kernel(measure) if kernel is None else kernel
     fixed = isinstance(kernel, Kernel)
     if not fixed and not (isinstance(kernel, type) and issubclass(kernel, Kernel)):
         raise ValueError(f"kernel must be a bayeskern kernel family or instance, got {kernel!r}")
     d = measure.dim
 
     def fit(X, y):
-        return kernel if fixed else fit_kernel(X, y, kernel, ard=ard, noise=noise, seed=seed)[0]
+        if fixed:
+            return kernel
+        # bq_model's default priors, from the current points (a sequential design refits on more).
+        pri = bq_priors(kernel, X, y, ard=ard) if priors is None else priors
+        return fit_kernel(X, y, kernel, ard=ard, noise=noise, seed=seed, priors=pri)[0]
 
     if isinstance(f, tuple):
         if len(f) != 2:
@@ -133,7 +145,7 @@ def integrate(
         elif design in ("herding", "thinning"):
             # Both minimise an MMD, so they need a kernel before any evaluation: a learned family
             # gets a fixed lengthscale of a fifth of the measure's scale.
-            k0 = kernel if fixed else kernel(lengthscale=float(jnp.mean(0.2 * _scale(measure))))
+            k0 = kernel if fixed else tensor_form(kernel(lengthscale=float(jnp.mean(0.2 * _scale(measure)))), d)
             X = (kernel_herding if design == "herding" else kernel_thinning)(k0, measure, n, seed=seed)
             y = _evaluate(f, X)
         else:
@@ -152,7 +164,7 @@ def integrate(
         from bayeskern.infer import nuts
         from bayeskern.quadrature.model import bq_model, integral_posterior
 
-        fitted = nuts(bq_model, X, y, measure=measure, kernel=kernel, ard=ard and d > 1, noise=noise,
+        fitted = nuts(bq_model, X, y, measure=measure, kernel=kernel, ard=ard and d > 1, noise=noise, priors=priors,
                       num_warmup=num_warmup, num_samples=num_samples, num_chains=num_chains, seed=seed,
                       progress_bar=False)
         post = integral_posterior(fitted)
