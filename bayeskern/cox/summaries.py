@@ -43,6 +43,12 @@ def pair_correlation(fit, r, *, kernel_builder=None, axis: int = 0, gh_points: i
                      quadrature: bool = False) -> np.ndarray:
     """Draws ``(draws, m)`` of the pair correlation ``ρ(r)`` at lags ``r`` ``(m,)`` along coordinate ``axis``.
 
+    From the spatial field's kernel alone. With covariates (the linear term or
+    a ``covariate_kernel`` GP term of the covariate values) this is the
+    inhomogeneous pair correlation of Baddeley, Møller & Waagepetersen (2000):
+    the covariate terms belong to the first-order intensity, and the
+    second-order structure left is that of the stationary spatial field.
+
     Args:
         fit: a :class:`~bayeskern.cox.fit.CoxFit`.
         r: lags ``(m,)`` (non-negative).
