@@ -13,6 +13,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from bayeskern.gp.laplace_marginal import LaplaceMarginal
+from bayeskern.gp.laplace_structured import KroneckerLaplaceMarginal
+from bayeskern.gp.predict_laplace import _split_args
 
 
 def sample_latent(fit, name: str, *, seed: int = 0, obs_name: str | None = None, batch_size: int = 64,
@@ -57,13 +59,6 @@ def sample_latent(fit, name: str, *, seed: int = 0, obs_name: str | None = None,
     samples = {k: jnp.asarray(v) for k, v in fit.samples.items() if k != name}
     total = next(iter(samples.values())).shape[0]
     args, kwargs = fit.model_args, fit.model_kwargs
-    leaves, treedef = jax.tree_util.tree_flatten((tuple(args), dict(kwargs)))
-    is_arr = [isinstance(x, (jax.Array, np.ndarray)) for x in leaves]
-
-    def rebuild(arrs):
-        it = iter(arrs)
-        return jax.tree_util.tree_unflatten(treedef, [next(it) if a else x for x, a in zip(leaves, is_arr)])
-
     if isinstance(correction, bool) or not isinstance(correction, (int, np.integer)) or correction < 0:
         raise ValueError(f"correction must be a non-negative int (NUTS transitions per draw), got {correction!r}")
     tr0 = handlers.trace(handlers.seed(fit.model, 0)).get_trace(*args, **kwargs)
@@ -72,6 +67,11 @@ def sample_latent(fit, name: str, *, seed: int = 0, obs_name: str | None = None,
     if correction and not tr0[site]["fn"].supports_correction:
         raise ValueError(f"correction= is available for method='dense' and 'hsgp' latent fields, not "
                          f"{type(tr0[site]['fn']).__name__}")
+    if isinstance(tr0[site]["fn"], KroneckerLaplaceMarginal):
+        # The Kronecker site finds its grid from concrete X: close over the model's arguments, do not trace them.
+        arrs, rebuild = [], lambda _: (tuple(args), dict(kwargs))
+    else:
+        arrs, rebuild = _split_args(args, kwargs)
 
     @jax.jit
     def run(draws, keys, arrs):
@@ -88,7 +88,7 @@ def sample_latent(fit, name: str, *, seed: int = 0, obs_name: str | None = None,
         return jax.lax.map(one, (draws, keys), batch_size=None if correction else batch_size)
 
     keys = jax.random.split(jax.random.PRNGKey(seed), total)
-    f, accept = run(samples, keys, [x for x, a in zip(leaves, is_arr) if a])
+    f, accept = run(samples, keys, arrs)
     f = np.asarray(f)
     if correction:
         fit.extras[f"{name}_correction_accept"] = float(np.mean(accept))

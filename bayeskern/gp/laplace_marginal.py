@@ -270,14 +270,17 @@ def laplace_marginal(name: str, kernel: Kernel, X, likelihood, obs, *, mean=None
     if method == "kronecker":
         d = _kronecker_marginal(likelihood, kernel, Xc, loc, offset, jitter, max_iter, tol, options)
     elif method == "hsgp":
-        from bayeskern.features.hsgp import hsgp_features
+        from bayeskern.features.hsgp import HSGPBasis, hsgp_features
         from bayeskern.gp.laplace_structured import LowRankLaplaceMarginal
 
         if num_basis is None:
             raise ValueError("method='hsgp' needs num_basis= (basis functions per input dimension)")
-        Phi, sqrt_w = hsgp_features(kernel, Xa, num_basis, boundary_factor)
+        # The site keeps the box and √S so that predict_latent can evaluate the basis at new inputs.
+        hb = HSGPBasis.from_inputs(Xa, num_basis, boundary_factor)
+        Phi, sqrt_w = hsgp_features(kernel, Xa, basis=hb)
         B = Phi * sqrt_w[None, :]
-        d = LowRankLaplaceMarginal(likelihood, B, loc.astype(B.dtype), offset=offset, max_iter=max_iter, tol=tol)
+        d = LowRankLaplaceMarginal(likelihood, B, loc.astype(B.dtype), offset=offset, max_iter=max_iter, tol=tol,
+                                   hsgp_basis=hb, sqrt_weights=sqrt_w)
     else:
         K = kernel(Xa)
         rel = default_jitter(K.dtype) if jitter is None else float(jitter)

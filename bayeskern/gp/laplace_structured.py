@@ -115,16 +115,35 @@ class KroneckerLaplaceMarginal(LaplaceMarginal):
 class LowRankLaplaceMarginal(LaplaceMarginal):
     """Laplace marginal with the prior ``f = m + B β``, ``β ~ N(0, I_M)``, ``B`` ``(n, M)`` (e.g. HSGP ``Φ diag √S``).
 
+    Args:
+        likelihood, loc, offset, max_iter, tol: as for :class:`LaplaceMarginal` (``loc`` ``(n,)``).
+        basis: ``B`` ``(n, M)`` at the training inputs.
+        hsgp_basis: the :class:`~bayeskern.features.hsgp.HSGPBasis` that ``B`` came from
+            (``B = hsgp_basis.features(X) · sqrt_weights``), or ``None`` for a user-given ``B``.
+            With it, :func:`~bayeskern.gp.predict_laplace.predict_latent` can evaluate the
+            basis at new inputs.
+        sqrt_weights: ``(M,)`` square-root spectral weights ``√S`` (with ``hsgp_basis``; else ``None``).
+
     ``mode(value)`` is a :class:`~bayeskern.gp.laplace_newton.LaplaceMode` with ``L = B``
     and ``u``/``C`` of size ``M``.
     """
 
-    pytree_data_fields = ("basis", "loc", "offset")
+    # hsgp_basis is itself a pytree (box centre and half-widths as leaves), so jit/vmap carry it.
+    pytree_data_fields = ("basis", "loc", "offset", "hsgp_basis", "sqrt_weights")
     pytree_aux_fields = ("likelihood", "max_iter", "tol")
 
     def __init__(self, likelihood, basis, loc, *, offset=None, max_iter: int = 100, tol: float = 1e-9,
-                 validate_args=None):
+                 hsgp_basis=None, sqrt_weights=None, validate_args=None):
+        if (hsgp_basis is None) != (sqrt_weights is None):
+            raise ValueError("hsgp_basis and sqrt_weights must be given together (or neither)")
+        if hsgp_basis is not None:
+            M = basis.shape[-1]
+            if hsgp_basis.num_functions != M or tuple(sqrt_weights.shape) != (M,):
+                raise ValueError(f"hsgp_basis must have M = {M} functions like basis and sqrt_weights shape "
+                                 f"({M},), got {hsgp_basis.num_functions} and {tuple(sqrt_weights.shape)}")
         self.basis = basis
+        self.hsgp_basis = hsgp_basis
+        self.sqrt_weights = sqrt_weights
         super().__init__(likelihood, None, loc, offset=offset, max_iter=max_iter, tol=tol,
                          validate_args=validate_args)
 

@@ -11,6 +11,8 @@ inputs ``X*`` is then Gaussian with (Rasmussen & Williams 2006, eqs. 3.21,
 
 with ``K = L Lᵀ`` and ``A = I + Lᵀ W L = C Cᵀ``, the two factors the Newton
 mode search already holds (:class:`~bayeskern.gp.laplace_newton.LaplaceMode`).
+Low-rank (HSGP) and Kronecker sites use the same formulas in their own
+factorisations (:mod:`bayeskern.gp.predict_structured`).
 The whitened form never forms ``W⁻¹`` or ``W½``, so it is valid for ``W`` with
 zeros (masked or uninformative observations) and with negative entries
 (Student-t), whenever the posterior precision is positive definite.
@@ -19,10 +21,12 @@ zeros (masked or uninformative observations) and with negative entries
 :class:`bayeskern.infer.Fit`: it re-runs the model with the draw substituted
 (as :func:`~bayeskern.gp.laplace_marginal.sample_latent` does) to get the
 site's prior covariance, mean and likelihood, finds the mode, and evaluates
-the kernel between the training and new inputs. The site stores only the
-``(n, n)`` covariance, not the kernel, so the caller passes the kernel (fixed,
-or a function of the draw's site values) and the training inputs; both are
-checked against the site's covariance on the first draw.
+the kernel between the training and new inputs. A dense site stores only the
+``(n, n)`` covariance and a Kronecker site only its per-axis factors, not the
+kernel, so for those the caller passes the kernel (fixed, or a function of the
+draw's site values) and the training inputs; both are checked against the
+site on the first draw. An HSGP site stores its basis and spectral weights,
+so it needs neither.
 
 :func:`bernoulli_probability` and :func:`predictive_log_density` turn the
 Gaussian ``N(f*; μ, s²)`` into predictive probabilities and densities
@@ -32,6 +36,7 @@ Gaussian ``N(f*; μ, s²)`` into predictive probabilities and densities
 from __future__ import annotations
 
 import math
+import warnings
 from typing import NamedTuple
 
 import jax
@@ -44,13 +49,19 @@ from jax.scipy.special import logsumexp, ndtr
 from bayeskern._checks import as_inputs
 from bayeskern.gp.laplace_marginal import LaplaceMarginal
 from bayeskern.gp.laplace_newton import LaplaceMode
+from bayeskern.gp.laplace_structured import KroneckerLaplaceMarginal, LowRankLaplaceMarginal
+from bayeskern.gp.predict_structured import (
+    KERNEL_CHECK_RTOL,
+    check_hsgp_site,
+    check_kron_site,
+    hsgp_basis_at,
+    kron_predictive,
+    lowrank_predictive,
+)
 from bayeskern.kernels import Kernel
 
 __all__ = ["LaplacePrediction", "bernoulli_probability", "latent_predictive", "predict_latent",
            "predictive_log_density"]
-
-#: relative (to the mean prior variance) tolerance of the kernel/covariance consistency check.
-_KERNEL_CHECK_RTOL = 1e-6
 
 
 class LaplacePrediction(NamedTuple):
@@ -111,43 +122,48 @@ def _trace_site(model, draw, args, kwargs, site):
     return tr.get(site), values
 
 
-def predict_latent(fit, name: str, X_new, *, X, kernel, mean=None, obs_name: str | None = None,
+def predict_latent(fit, name: str, X_new, *, X=None, kernel=None, mean=None, obs_name: str | None = None,
                    batch_size: int = 32) -> LaplacePrediction:
     """Laplace predictive of the latent ``f`` at ``X_new`` for every hyperparameter draw of ``fit``.
 
     For each draw ``θ_s`` the model is re-run with ``θ_s`` substituted; the
-    site ``obs_name`` (default ``f"{name}_y"``) gives ``K_θ``, ``m_θ``, the
-    likelihood and data, the Newton mode ``f̂_θ`` is found, and
-    ``N(f*; μ_s, s²_s)`` is computed as in the module docstring. Draws are
-    processed ``batch_size`` at a time under ``vmap`` in one compiled program.
+    site ``obs_name`` (default ``f"{name}_y"``) gives the prior, the likelihood
+    and data, the Newton mode ``f̂_θ`` is found, and ``N(f*; μ_s, s²_s)`` is
+    computed as in the module docstring, or for HSGP and Kronecker sites as in
+    :mod:`bayeskern.gp.predict_structured` (Kronecker variances to the site's
+    CG tolerance ``cg_tol``). Draws are processed ``batch_size`` at a time.
 
     Args:
         fit: a :class:`bayeskern.infer.Fit` of a model calling
             :func:`~bayeskern.gp.laplace_marginal.laplace_marginal` with this ``name``
-            and ``method="dense"`` (or ``"auto"`` resolving to dense).
+            and ``method="dense"``, ``"hsgp"`` or ``"kronecker"`` (or ``"auto"``).
         name: the name given to ``laplace_marginal``.
         X_new: new inputs ``(m,)`` or ``(m, d)``.
-        X: the training inputs ``(n,)`` or ``(n, d)`` the model passed to ``laplace_marginal``.
+        X: the training inputs ``(n,)`` or ``(n, d)`` the model passed to ``laplace_marginal``
+            (same row order). Required for dense and Kronecker sites; optional (only checked) for HSGP.
         kernel: the model's kernel: a :class:`~bayeskern.kernels.Kernel` (fixed
             hyperparameters) or a callable ``values -> Kernel``, where ``values``
             maps every sample and deterministic site of the re-run model to its
             value for the draw (e.g. ``lambda v: Matern32(lengthscale=v["ls"], variance=v["var"])``).
-            Checked on the first draw: ``kernel(X)`` must reproduce the site's
-            covariance up to its jitter.
+            Checked on the first draw: ``kernel(X)`` must reproduce the site's covariance up
+            to its jitter (Kronecker: see :func:`~bayeskern.gp.predict_structured.check_kron_site`).
+            Required for dense and Kronecker sites; optional (only checked) for HSGP.
         mean: prior mean at ``X_new``: ``None`` (the site's prior mean, which
             must then be constant over ``X``, e.g. ``mean=b`` with a sampled
             scalar ``b``), or a callable ``(values, X_new) -> (m,)``.
         obs_name: the observed site's name if it was overridden.
-        batch_size: draws per vectorised batch (memory: a few ``(n, n)`` and ``(n, m)``
-            matrices per draw in the batch).
+        batch_size: draws per vectorised batch (memory per draw: dense a few ``(n, n)`` and
+            ``(n, m)`` matrices; HSGP ``(M, M)`` and ``(m, M)``; Kronecker a few ``(m, n)``).
 
     Returns:
         :class:`LaplacePrediction` with ``mean`` and ``var`` ``(chain * draw, m)``
-        (chain-major, as ``fit.samples``); offsets are not included.
+        (chain-major, as ``fit.samples``); offsets are not included. Warns for HSGP inputs outside
+        the basis's box (``HSGPBoundaryWarning``) and for structured sites' unconverged draws.
 
     Raises:
-        ValueError: a bad ``fit``, ``name``/``obs_name``, ``X_new``, ``X``,
-            ``kernel``, ``mean`` or ``batch_size``.
+        ValueError: a bad ``fit``, ``name``/``obs_name``, ``X_new``, ``X``, ``kernel``, ``mean`` or
+            ``batch_size``; ``X``/``kernel`` missing for a dense or Kronecker site; a low-rank site
+            without a stored HSGP basis.
     """
     if getattr(fit, "model", None) is None:
         raise ValueError("fit must be a Fit with its model (a Fit loaded from disk has none); predictions re-run it")
@@ -155,20 +171,19 @@ def predict_latent(fit, name: str, X_new, *, X, kernel, mean=None, obs_name: str
         raise ValueError(f"name must be a non-empty string, got {name!r}")
     if int(batch_size) < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if not (isinstance(kernel, Kernel) or callable(kernel)):
+    if kernel is not None and not (isinstance(kernel, Kernel) or callable(kernel)):
         raise ValueError(f"kernel must be a Kernel or a callable values -> Kernel, got {type(kernel).__name__}")
     if mean is not None and not callable(mean):
         raise ValueError(f"mean must be None or a callable (values, X_new) -> (m,), got {type(mean).__name__}")
     Xn = as_inputs(X_new, "X_new")
-    Xt = as_inputs(X, "X")
-    if Xn.shape[1] != Xt.shape[1]:
+    Xt = None if X is None else as_inputs(X, "X")
+    if Xt is not None and Xn.shape[1] != Xt.shape[1]:
         raise ValueError(f"X_new must have {Xt.shape[1]} input dimension(s) like X, got shape {Xn.shape}")
     site = obs_name or f"{name}_y"
     samples = {k: jnp.asarray(v) for k, v in fit.samples.items() if k != name}
     if not samples:
         raise ValueError("fit has no posterior draws to predict from")
     total = next(iter(samples.values())).shape[0]
-    arrs, rebuild = _split_args(fit.model_args, fit.model_kwargs)
 
     def kernel_of(values):
         k = kernel if isinstance(kernel, Kernel) else kernel(values)
@@ -179,22 +194,26 @@ def predict_latent(fit, name: str, X_new, *, X, kernel, mean=None, obs_name: str
     # First draw, concretely: errors here name the argument instead of failing inside jit.
     first = {k: v[0] for k, v in samples.items()}
     msg, values = _trace_site(fit.model, first, fit.model_args, fit.model_kwargs, site)
-    if msg is None or type(msg["fn"]) is not LaplaceMarginal:
-        what = "has no site" if msg is None else f"site is a {type(msg['fn']).__name__}, not a dense LaplaceMarginal:"
-        raise ValueError(f"name: the model {what} {site!r}; predict_latent needs laplace_marginal(name, ..., "
-                         "method='dense') (pass the same name, or obs_name if it was overridden)")
-    d = msg["fn"]
+    d = None if msg is None else msg["fn"]
+    kind = ("dense" if type(d) is LaplaceMarginal else "hsgp" if isinstance(d, LowRankLaplaceMarginal)
+            else "kronecker" if isinstance(d, KroneckerLaplaceMarginal) else None)
+    if kind is None:
+        what = "has no site" if msg is None else f"site is a {type(d).__name__}, not a laplace_marginal site:"
+        raise ValueError(f"name: the model {what} {site!r}; predict_latent needs laplace_marginal(name, ...) with "
+                         "method='dense', 'hsgp' or 'kronecker' (pass the same name, or obs_name if it was "
+                         "overridden)")
+    if kind != "hsgp" and (X is None or kernel is None):
+        raise ValueError(f"kernel and X are required for a {kind} laplace_marginal site (it stores the prior "
+                         f"covariance, not the kernel); got kernel={kernel!r:.40}, X={'None' if X is None else '...'}")
     n = d.loc.shape[-1]
-    if Xt.shape[0] != n:
+    if kind == "hsgp":
+        check_hsgp_site(d, Xn, Xt, None if kernel is None else kernel_of(values), site)
+    elif Xt.shape[0] != n:
         raise ValueError(f"X must be the {n} training inputs given to laplace_marginal, got shape {Xt.shape}")
-    K_site = np.asarray(d.covariance)
-    K_fn = np.asarray(kernel_of(values)(Xt))
-    scale = float(np.mean(np.diag(K_site)))
-    off = ~np.eye(n, dtype=bool)  # off-diagonal only: the diagonal carries the site's jitter (unknown here)
-    err = float(np.max(np.abs(K_site - K_fn)[off])) if n > 1 else 0.0
-    if not err <= _KERNEL_CHECK_RTOL * scale:
-        raise ValueError(f"kernel: kernel(X) differs from the prior covariance of site {site!r} by {err:.3g} "
-                         f"(relative {err / scale:.3g}); pass the kernel (and X) the model gave laplace_marginal")
+    elif kind == "kronecker":
+        check_kron_site(d, Xt, kernel_of(values), site)
+    else:
+        _check_dense_kernel(d, Xt, kernel_of(values), site)
     loc0 = np.asarray(d.loc)
     if mean is None and np.ptp(loc0) > 1e-12 * (1.0 + np.max(np.abs(loc0))):
         raise ValueError("mean: the site's prior mean varies over X; pass mean=(values, X_new) -> (m,)")
@@ -202,6 +221,11 @@ def predict_latent(fit, name: str, X_new, *, X, kernel, mean=None, obs_name: str
         m0 = jnp.asarray(mean(values, Xn))
         if m0.shape not in ((), (Xn.shape[0],)):
             raise ValueError(f"mean(values, X_new) must give a scalar or shape ({Xn.shape[0]},), got {m0.shape}")
+    if kind == "kronecker":
+        # the Kronecker site finds its grid from concrete X: close over the model's arguments, do not trace them
+        arrs, rebuild = [], lambda _: (tuple(fit.model_args), dict(fit.model_kwargs))
+    else:
+        arrs, rebuild = _split_args(fit.model_args, fit.model_kwargs)
 
     @jax.jit
     def run(draws, arrs_, Xn_, Xt_):
@@ -210,14 +234,37 @@ def predict_latent(fit, name: str, X_new, *, X, kernel, mean=None, obs_name: str
         def one(draw):
             s, vals = _trace_site(fit.model, draw, a, kw, site)
             dd = s["fn"]
-            k = kernel_of(vals)
             m_new = dd.loc[0] if mean is None else mean(vals, Xn_)
-            return latent_predictive(dd.mode(s["value"]), k(Xt_, Xn_), k.diag(Xn_), m_new)
+            mode = dd.mode(s["value"])
+            if kind == "hsgp":
+                return (*lowrank_predictive(mode, hsgp_basis_at(dd, Xn_), m_new), mode.info.converged)
+            k = kernel_of(vals)
+            if kind == "kronecker":
+                return kron_predictive(mode, dd.cells, k(Xt_, Xn_), k.diag(Xn_), m_new, dd.options)
+            return (*latent_predictive(mode, k(Xt_, Xn_), k.diag(Xn_), m_new), jnp.asarray(True))
 
         return jax.lax.map(one, draws, batch_size=int(batch_size))
 
-    mu, var = run(samples, arrs, Xn, Xt)
+    mu, var, ok = run(samples, arrs, Xn, Xt)
+    bad = int(np.sum(~np.asarray(ok)))
+    if bad:
+        what = "Newton mode" if kind == "hsgp" else "Newton mode or CG solves (raise cg_maxiter/max_iter)"
+        warnings.warn(f"predict_latent: for {bad} of {total} draws the {what} did not converge; their "
+                      "predictions are inaccurate", RuntimeWarning, stacklevel=2)
     return LaplacePrediction(np.asarray(mu).reshape(total, -1), np.asarray(var).reshape(total, -1))
+
+
+def _check_dense_kernel(d, Xt, k, site):
+    """``kernel(X)`` must reproduce the dense site's covariance off the diagonal (the diagonal has jitter)."""
+    n = Xt.shape[0]
+    K_site = np.asarray(d.covariance)
+    K_fn = np.asarray(k(Xt))
+    scale = float(np.mean(np.diag(K_site)))
+    off = ~np.eye(n, dtype=bool)  # off-diagonal only: the diagonal carries the site's jitter (unknown here)
+    err = float(np.max(np.abs(K_site - K_fn)[off])) if n > 1 else 0.0
+    if not err <= KERNEL_CHECK_RTOL * scale:
+        raise ValueError(f"kernel: kernel(X) differs from the prior covariance of site {site!r} by {err:.3g} "
+                         f"(relative {err / scale:.3g}); pass the kernel (and X) the model gave laplace_marginal")
 
 
 # -- from N(f*; μ, s²) to predictive probabilities and densities ------------------------------
