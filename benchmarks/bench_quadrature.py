@@ -32,7 +32,7 @@ Run: ``python benchmarks/bench_quadrature.py [--quick] [--threads N] [--dims 1,2
 [--emukit-kernels rbf,matern52,matern32] [--no-mmd] [--no-genz]
 [--no-emukit]``; calibration only: ``python benchmarks/bench_quadrature.py --calibration --threads 1
 [--calib-dims 1,2,3] [--calib-ns 16,32,48] [--calib-repeats 5] [--calib-first 0] [--calib-nuts 200,200,1]
-[--kernel default|matern52|matern32|rbf] [--prior bq|generic|nn:a:b|lognormal:a:s] [--map-only]`` (warm-up, draws, chains; repeats
+[--kernel default|matern52|matern32|rbf] [--prior bq|generic] [--map-only]`` (warm-up, draws, chains; repeats
 are seeds first..first+repeats-1; priors: see ``calib_priors``).
 """
 
@@ -55,7 +55,7 @@ from scipy.special import erf  # noqa: E402
 
 import bayeskern  # noqa: E402,F401
 from bayeskern.kernels import RBF, Matern32, Matern52  # noqa: E402
-from bayeskern.priors import default_priors, inverse_gamma_prior  # noqa: E402
+from bayeskern.priors import default_priors  # noqa: E402
 from bayeskern.quadrature import (  # noqa: E402
     Uniform,
     integrate,
@@ -65,7 +65,6 @@ from bayeskern.quadrature import (  # noqa: E402
     monte_carlo,
     sobol,
 )
-from bayeskern.quadrature.model import bq_priors, design_scales  # noqa: E402
 
 H = {"oscillatory": 9.0, "product_peak": 7.25, "corner_peak": 1.85, "gaussian": 7.03, "continuous": 20.4,
      "discontinuous": 4.3}
@@ -221,41 +220,15 @@ def _default_name():
 
 
 def calib_priors(spec, kernel, X, y):
-    """Hyperparameter priors for a calibration run (None: the library default, ``bq_priors``).
-
-    ``generic``: ``bayeskern.priors.default_priors`` (lengthscale inverse gamma between the smallest
-    1-D spacing and the range, the BQ default before the change); ``nn:a:b``: inverse gamma with 1 %
-    below ``a`` x the median nearest-neighbour distance and 1 % above ``b`` x the range, per dimension
-(``nnmin:a:b``: the smallest nearest-neighbour distance);
-    ``lognormal:a:s``: LogNormal(log(a x range), s) per dimension.
-    """
-    X = np.asarray(X)
-    ard = X.shape[1] > 1
+    """Hyperparameter priors for a calibration run: ``bq`` gives None (the library default, ``bq_priors``);
+    ``generic`` gives ``bayeskern.priors.default_priors`` (lengthscale inverse gamma between the smallest
+    1-D spacing and the range: the BQ default before the change)."""
     if spec == "bq":
         return None
     if spec == "generic":
-        return dict(default_priors(kernel, X, y, ard=ard))
-    out = bq_priors(kernel, X, y, ard=ard)
-    kind, a, b = spec.split(":")
-    lo, hi = design_scales(X, ard)
-    if kind == "nnmin":  # the smallest nearest-neighbour distance instead of the median
-        from scipy.spatial import cKDTree
-
-        U = (X - X.min(0)) / np.ptp(X, 0) if ard else X
-        h = cKDTree(U).query(U, k=2)[0][:, 1].min()
-        lo, kind = h * (np.ptp(X, 0) if ard else np.ptp(X, 0).max()), "nn"
-    if kind == "nn":
-        prior = inverse_gamma_prior(float(a) * lo, float(b) * hi)
-    else:
-        prior = numpyro_lognormal(np.log(float(a) * hi), float(b))
-    out["lengthscale"] = prior.to_event(1) if ard else prior
-    return out
-
-
-def numpyro_lognormal(loc, scale):
-    import numpyro.distributions as dist
-
-    return dist.LogNormal(jnp.asarray(loc, dtype=float), float(scale))
+        X = np.asarray(X)
+        return dict(default_priors(kernel, X, y, ard=X.shape[1] > 1))
+    raise SystemExit(f"--prior must be bq or generic, got {spec!r}")
 
 
 def _ell_nuts(r):

@@ -13,8 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from bayeskern.gp.laplace_marginal import LaplaceMarginal
-from bayeskern.gp.laplace_structured import KroneckerLaplaceMarginal
-from bayeskern.gp.predict_laplace import _split_args
+from bayeskern.gp.predict_laplace import replay_arguments
 
 
 def sample_latent(fit, name: str, *, seed: int = 0, obs_name: str | None = None, batch_size: int = 64,
@@ -67,11 +66,7 @@ def sample_latent(fit, name: str, *, seed: int = 0, obs_name: str | None = None,
     if correction and not tr0[site]["fn"].supports_correction:
         raise ValueError(f"correction= is available for method='dense' and 'hsgp' latent fields, not "
                          f"{type(tr0[site]['fn']).__name__}")
-    if isinstance(tr0[site]["fn"], KroneckerLaplaceMarginal):
-        # The Kronecker site finds its grid from concrete X: close over the model's arguments, do not trace them.
-        arrs, rebuild = [], lambda _: (tuple(args), dict(kwargs))
-    else:
-        arrs, rebuild = _split_args(args, kwargs)
+    arrs, rebuild = replay_arguments(fit, tr0[site]["fn"])
 
     @jax.jit
     def run(draws, keys, arrs):

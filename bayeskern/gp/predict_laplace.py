@@ -112,6 +112,15 @@ def _split_args(args, kwargs):
     return [x for x, a in zip(leaves, is_arr) if a], rebuild
 
 
+def replay_arguments(fit, site_fn):
+    """``(arrays, rebuild)``: the array arguments of ``fit.model`` to pass into ``jit`` and a function
+    ``arrays -> (args, kwargs)`` that rebuilds the call; for a Kronecker site none are passed (it finds its
+    grid from concrete inputs, so the model's arguments are closed over instead of traced)."""
+    if isinstance(site_fn, KroneckerLaplaceMarginal):
+        return [], lambda _: (tuple(fit.model_args), dict(fit.model_kwargs))
+    return _split_args(fit.model_args, fit.model_kwargs)
+
+
 def _trace_site(model, draw, args, kwargs, site):
     """``(site message, {site: value})`` of the model re-run with ``draw`` substituted."""
     from numpyro import handlers
@@ -220,11 +229,7 @@ def predict_latent(fit, name: str, X_new, *, X=None, kernel=None, mean=None, obs
         m0 = jnp.asarray(mean(values, Xn))
         if m0.shape not in ((), (Xn.shape[0],)):
             raise ValueError(f"mean(values, X_new) must give a scalar or shape ({Xn.shape[0]},), got {m0.shape}")
-    if kind == "kronecker":
-        # the Kronecker site finds its grid from concrete X: close over the model's arguments, do not trace them
-        arrs, rebuild = [], lambda _: (tuple(fit.model_args), dict(fit.model_kwargs))
-    else:
-        arrs, rebuild = _split_args(fit.model_args, fit.model_kwargs)
+    arrs, rebuild = replay_arguments(fit, d)
 
     @jax.jit
     def run(draws, arrs_, Xn_, Xt_):
