@@ -99,14 +99,12 @@ import jax.numpy as jnp
 
 from bayeskern._checks import is_concrete
 from bayeskern.gp.backends.kronecker_factors import (
-    KernelFactors,
-    _cross_factors,
     factor_kernel,
 )
 from bayeskern.gp.backends.kronecker_grid import _find_grid, _Grid, grid_axes  # noqa: F401  (public: grid=grid_axes(X))
+from bayeskern.gp.backends.kronecker_predict import KroneckerConditioned, _alpha, _predict  # noqa: F401  (re-export)
 from bayeskern.gp.backends.kronecker_setup import SCHUR_BUDGET, _mode, _Setup  # noqa: F401
 from bayeskern.gp.posterior import (
-    GaussianPrediction,
     prediction_inputs,
     prediction_noise,
 )
@@ -120,7 +118,6 @@ from bayeskern.linalg.kronecker import (
     kron_inverse_diagonal,
     kron_noisy_logdet,
     kron_sqrt_mvp,
-    kron_vector,
 )
 
 #: Largest ``n`` for which LOO on an incomplete / heteroscedastic grid falls back to dense.
@@ -327,78 +324,3 @@ class KroneckerPosterior:
         mean, reduction, cross, solved, lowrank, info = _predict(proc, self.alpha, self.grid, Xn, k)
         _warn_cg(proc, info)
         return KroneckerConditioned(prior_mean + mean, k, Xn, reduction, cross, solved, lowrank, extra)
-
-
-@jax.jit
-def _alpha(process, y, grid):
-    st = _Setup(process, grid)
-    alpha = st.solve_grid(y - process.loc)
-    return alpha, st.diagnostics()
-
-
-@jax.jit
-def _predict(process, alpha, grid, Xn, k):
-    """Mean part, variance reduction and the pieces of the covariance for ``f(Xn)`` under kernel ``k``."""
-    st = _Setup(process, grid)
-    factors = factor_kernel(k, Xn.shape[1])
-    reduction = cross = solved = lowrank = None
-    if isinstance(factors, KernelFactors):
-        W = _cross_factors(factors, grid.coords, Xn)  # D x (m, m_d)
-        mean = _contract_rows(alpha.reshape(grid.shape), W)
-        if st.mode == "full":
-            eig = kron_eigh(st.mats)
-            s = 1.0 / (eig.eigenvalues() + st.noise)
-            U = [Wd @ Q for Wd, Q in zip(W, eig.vectors)]  # (m, m_d): Q_dᵀ w_d per test point
-            reduction = _contract_rows(s.reshape(grid.shape), [u * u for u in U])
-            lowrank = (jnp.sqrt(s), tuple(U))
-        else:
-            cross = st.to_rows(kron_vector(W))  # (m, n)
-    else:
-        cross = k(Xn, process.X)  # (m, n)
-        mean = cross @ st.to_rows(alpha)
-    if cross is not None:
-        solved = st.solve(cross)
-        reduction = jnp.sum(cross * solved, axis=-1)
-    return mean, reduction, cross, solved, lowrank, st.diagnostics()
-
-
-def _contract_rows(T, W):
-    """``out_j = Σ_i T[i_1..i_D] ∏_d W_d[j, i_d]`` for ``T`` ``(m_1..m_D)``, ``W_d`` ``(m, m_d)`` -> ``(m,)``."""
-    out = jnp.tensordot(W[0], T, axes=([1], [0]))  # (m, m_2, ..., m_D)
-    for Wd in W[1:]:
-        out = jnp.einsum("jb...,jb->j...", out, Wd)
-    return out
-
-
-class KroneckerConditioned(GaussianPrediction):
-    """``f(X_new) | y`` on a grid: mean ``(m,)``, covariance ``K** - K*ᵀ K_y⁻¹ K*``.
-
-    ``variance`` is precomputed; ``covariance_matrix`` (and so ``sample`` and
-    ``log_prob``) forms the ``(m, m)`` matrix on request, from the stored
-    solved cross-covariances or, in the exact full-grid case, from the
-    eigen-factors (``O(m N)`` memory then).
-    """
-
-    pytree_data_fields = ("kernel", "X_new", "reduction", "cross", "solved", "lowrank")
-
-    def __init__(self, loc, kernel, X_new, reduction, cross=None, solved=None, lowrank=None, extra_noise=None,
-                 validate_args=None):
-        self.kernel = kernel
-        self.X_new = X_new
-        self.reduction = reduction
-        self.cross = cross
-        self.solved = solved
-        self.lowrank = lowrank
-        super().__init__(loc, extra_noise, validate_args)
-
-    def _posterior_variance(self):
-        return self.kernel.diag(self.X_new) - self.reduction
-
-    def _posterior_covariance(self):
-        if self.lowrank is not None:
-            sqrt_s, U = self.lowrank
-            V = sqrt_s * kron_vector(list(U))  # (m, N)
-            red = V @ V.T
-        else:
-            red = self.cross @ self.solved.T
-        return self.kernel(self.X_new) - red
