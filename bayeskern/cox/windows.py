@@ -7,9 +7,22 @@ box (a grid cell). Polygon-cell intersections are computed exactly by
 clipping the polygon against the cell (Sutherland-Hodgman: exact for any
 simple polygon clipped by a convex region), so cell exposures sum to the
 polygon's area to round-off.
+
+Input checks (all raise ``ValueError`` naming the window): intervals and
+rectangles need finite numbers with start < end on every axis; a polygon
+needs at least 3 distinct finite vertices, not all collinear, forming a
+*simple* polygon -- no two edges may cross, touch or overlap other than
+consecutive edges at their shared vertex. The test is exact (orientation
+signs with a floating-point filter and an exact rational fallback), so
+vertex-touching and collinear-overlap cases are decided correctly.
+Normalised without an error: a closing vertex equal to the first one and
+repeated consecutive vertices are dropped; clockwise vertices are reversed
+to counter-clockwise.
 """
 
 from __future__ import annotations
+
+from fractions import Fraction
 
 import numpy as np
 
@@ -17,6 +30,8 @@ __all__ = ["Interval", "Polygon", "Rectangle", "SpaceTime", "as_window"]
 
 
 def _finite_pair(value, name: str) -> tuple[float, float]:
+    if isinstance(value, (str, bytes)) or any(isinstance(v, (str, bytes)) for v in np.ravel(np.asarray(value, object))):
+        raise ValueError(f"{name} must be a pair (start, end) of numbers, got {value!r} (strings are not converted)")
     try:
         a, b = (float(v) for v in value)
     except (TypeError, ValueError):
@@ -91,23 +106,19 @@ class Rectangle(_Box):
 
 
 class Polygon:
-    """A simple polygon window given by its vertices ``(k, 2)``, ``k >= 3`` (either orientation)."""
+    """A simple polygon window given by its vertices ``(k, 2)``, ``k >= 3`` (either orientation).
+
+    Raises:
+        ValueError: fewer than 3 distinct vertices, non-finite coordinates, all vertices collinear, or
+            edges that cross, touch or overlap (a self-intersecting boundary: its shoelace "area",
+            cell exposures and inside tests would contradict each other).
+    """
 
     dim = 2
 
     def __init__(self, vertices):
-        V = np.asarray(vertices, dtype=float)
-        if V.ndim != 2 or V.shape[1] != 2 or V.shape[0] < 3:
-            raise ValueError(f"polygon vertices must have shape (k, 2) with k >= 3, got {V.shape}")
-        if not np.all(np.isfinite(V)):
-            raise ValueError("polygon vertices contain NaN or infinite coordinates")
-        if np.allclose(V[0], V[-1]):
-            V = V[:-1]
-        if _signed_area(V) < 0:  # counter-clockwise: the clipping below keeps the left side of each edge
-            V = V[::-1]
-        if not _signed_area(V) > 0:
-            raise ValueError("polygon has zero area (collinear or repeated vertices)")
-        self.vertices = V
+        self.vertices = _check_polygon(vertices)
+        V = self.vertices
         self.bounds = ((V[:, 0].min(), V[:, 0].max()), (V[:, 1].min(), V[:, 1].max()))
 
     @property
@@ -128,7 +139,7 @@ class Polygon:
         inside = np.sum(crosses & (x < xcross), axis=1) % 2 == 1
         # Points on an edge: distance to segment ~ 0.
         on_edge = np.zeros(P.shape[0], bool)
-        for a, b in zip(V, W):
+        for a, b in zip(V, W, strict=True):
             ab = b - a
             t = np.clip(((P - a) @ ab) / (ab @ ab), 0.0, 1.0)
             on_edge |= np.linalg.norm(P - (a + t[:, None] * ab), axis=1) <= 1e-12 * max(1.0, np.abs(V).max())
@@ -202,6 +213,102 @@ def as_window(window):
     if arr.ndim == 2 and arr.shape[1] == 2 and arr.shape[0] >= 3:
         return Polygon(arr)
     raise ValueError(f"window must be (start, end), ((x0, x1), (y0, y1)) or vertices (k, 2); got shape {arr.shape}")
+
+
+_HOW = ("list the vertices in order along the boundary (either direction); a region whose boundary "
+        "crosses or touches itself (a figure-eight, two parts joined at a point, a hole) is not one simple "
+        "polygon: split it into simple polygons and use one window per part")
+
+
+def _check_polygon(vertices) -> np.ndarray:
+    """Validated polygon vertices ``(k, 2)``, counter-clockwise, without repeats (see the module docstring)."""
+    try:
+        V = np.asarray(vertices, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"polygon window vertices must be a (k, 2) array of numbers, got {vertices!r}") from None
+    if V.ndim != 2 or V.shape[1] != 2 or V.shape[0] < 3:
+        raise ValueError(f"polygon window vertices must have shape (k, 2) with k >= 3, got {V.shape}")
+    if not np.all(np.isfinite(V)):
+        bad = np.flatnonzero(~np.all(np.isfinite(V), axis=1)).tolist()
+        raise ValueError(f"polygon window vertices {bad} contain NaN or infinite coordinates; give finite vertices")
+    # Drop repeated consecutive vertices (cyclically, so a closing copy of the first vertex goes too).
+    keep = np.any(V != np.roll(V, -1, axis=0), axis=1)
+    if not keep.any():
+        keep[0] = True
+    V = V[keep]
+    if V.shape[0] < 3:
+        raise ValueError(f"polygon window needs at least 3 distinct vertices, got {V.shape[0]}: {V.tolist()}")
+    if np.all(_orient(V[0], V[1], V) == 0):
+        raise ValueError(f"polygon window vertices are all collinear (zero area): {V.tolist()}; "
+                         "give the corners of a region with positive area")
+    crossing = _self_intersection(V)
+    if crossing is not None:
+        i, j = crossing
+        n = V.shape[0]
+        raise ValueError(
+            f"polygon window is not simple: edge {i} {V[i].tolist()}->{V[(i + 1) % n].tolist()} "
+            f"meets edge {j} {V[j].tolist()}->{V[(j + 1) % n].tolist()}; " + _HOW
+        )
+    if _signed_area(V) < 0:  # counter-clockwise: the clipping keeps the left side of each edge
+        V = V[::-1].copy()
+    if not _signed_area(V) > 0:  # a simple, non-collinear polygon has positive area; this is round-off
+        raise ValueError(f"polygon window has zero area to round-off: {V.tolist()}")
+    return V
+
+
+_ORIENT_ERR = 3.3306690738754716e-16 + 1e-30  # Shewchuk's ccwerrboundA, (3 + 16 eps) eps, rounded up
+
+
+def _orient(a, b, C) -> np.ndarray:
+    """Exact sign (-1, 0, 1) of the orientation ``det[b - a, c - a]`` for each row ``c`` of ``C``.
+
+    ``a``, ``b`` may be ``(2,)`` or ``(m, 2)`` (broadcast against ``C``). A floating-point
+    filter (Shewchuk 1997) settles most signs; the rest are recomputed in exact rationals.
+    """
+    a, b, C = np.broadcast_arrays(np.asarray(a, float), np.asarray(b, float), np.asarray(C, float))
+    bx, by = b[..., 0] - a[..., 0], b[..., 1] - a[..., 1]
+    cx, cy = C[..., 0] - a[..., 0], C[..., 1] - a[..., 1]
+    left, right = bx * cy, by * cx
+    det = left - right
+    sign = np.sign(det).astype(int)
+    unsure = np.abs(det) <= _ORIENT_ERR * (np.abs(left) + np.abs(right))
+    # Both products exactly zero (a float difference is 0 only for equal operands): the sign is 0,
+    # no rational arithmetic needed (the common axis-aligned case).
+    unsure &= ~(((bx == 0) | (cy == 0)) & ((by == 0) | (cx == 0)))
+    for idx in zip(*np.nonzero(unsure), strict=True):
+        ax, ay, bx, by, cx, cy = (Fraction(float(v)) for v in (*a[idx], *b[idx], *C[idx]))
+        exact = (bx - ax) * (cy - ay) - (by - ay) * (cx - ax)
+        sign[idx] = (exact > 0) - (exact < 0)
+    return sign
+
+
+def _self_intersection(V: np.ndarray) -> tuple[int, int] | None:
+    """``(i, j)`` for the first pair of edges ``i < j`` of the closed polygon ``V`` that meet where they
+    should not (non-adjacent edges meeting at all; adjacent edges overlapping beyond their shared
+    vertex), else None. O(n^2) vectorised over edge pairs; exact."""
+    n = V.shape[0]
+    A, B = V, np.roll(V, -1, axis=0)  # edge i runs A[i] -> B[i]
+    i, j = np.triu_indices(n, k=1)
+    a, b, c, d = A[i], B[i], A[j], B[j]
+    o1, o2 = _orient(a, b, c), _orient(a, b, d)
+    o3, o4 = _orient(c, d, a), _orient(c, d, b)
+
+    def on_seg(p, q, r):  # r collinear with p-q: is it within the closed segment's box? (exact comparisons)
+        return np.all((np.minimum(p, q) <= r) & (r <= np.maximum(p, q)), axis=1)
+
+    meet = ((o1 * o2 < 0) & (o3 * o4 < 0)) | ((o1 == 0) & on_seg(a, b, c)) | ((o2 == 0) & on_seg(a, b, d)) \
+        | ((o3 == 0) & on_seg(c, d, a)) | ((o4 == 0) & on_seg(c, d, b))
+    adjacent = (j == i + 1) | ((i == 0) & (j == n - 1))
+    # Adjacent edges always share a vertex; they are bad only when collinear and folding back
+    # (the edge after the shared vertex turns 180 degrees), i.e. they overlap along a segment.
+    nxt = j == i + 1
+    shared = np.where(nxt[:, None], b, a)  # edge i ends where edge j starts, or (wrap-around) j ends at A[0]
+    p = np.where(nxt[:, None], a, b)  # the other end of edge i
+    q = np.where(nxt[:, None], d, c)  # the other end of edge j
+    fold = (_orient(p, shared, q) == 0) & (np.sum((p - shared) * (q - shared), axis=1) > 0)
+    bad = np.where(adjacent, fold, meet)
+    hits = np.flatnonzero(bad)
+    return (int(i[hits[0]]), int(j[hits[0]])) if hits.size else None
 
 
 def _signed_area(V: np.ndarray) -> float:
