@@ -78,6 +78,126 @@ class Fit:
         self.params = params
         self.extras = dict(extras or {})
 
+    # ------------------------------------------------------ from NumPyro
+    @classmethod
+    def from_numpyro(cls, mcmc, model, *args, **kwargs) -> "Fit":
+        """A :class:`Fit` from a plain ``numpyro.infer.MCMC`` that has been run.
+
+        The model and its arguments must be the ones the MCMC was run with
+        (NumPyro keeps them only privately); they are traced once to check
+        that the model's latent sites match the MCMC's draws, and to read the
+        observed data and plate dims. The pointwise log likelihood is computed
+        on first use (``fit.log_likelihood``, ``to_arviz``, ``save``) exactly
+        as for :func:`bayeskern.infer.nuts` fits, so ``az.loo``,
+        :func:`bayeskern.diagnostics.check`, ``save``/``load`` and
+        ``predict`` all work.
+
+        Sample stats carry the names :func:`bayeskern.infer.nuts` uses, from
+        whatever extra fields the run recorded. NumPyro always records
+        ``diverging`` for HMC/NUTS; ``energy`` (needed for E-BFMI), ``lp``
+        (``potential_energy``), ``n_steps``/``tree_depth``/
+        ``reached_max_tree_depth`` (``num_steps``), ``acceptance_rate``
+        (``accept_prob``) and ``step_size`` (``adapt_state.step_size``) are
+        present only when ``mcmc.run`` was given those ``extra_fields``;
+        pass ``extra_fields=bayeskern.infer.nuts.EXTRA_FIELDS`` for all of
+        them. Tree depths are only derived for NUTS samplers.
+
+        Args:
+            mcmc: a ``numpyro.infer.MCMC`` after ``mcmc.run(...)``.
+            model: the NumPyro model the MCMC sampled.
+            *args: the positional model arguments of the run.
+            **kwargs: the keyword model arguments of the run (observations included).
+
+        Returns:
+            A Fit with ``method`` ``"nuts"`` (NUTS kernel) or the sampler's
+            class name in lower case (e.g. ``"hmc"``), ``samples_by_chain``
+            ``(chains, draws, ...)`` (latent and deterministic sites) and
+            ``fit.mcmc = mcmc``.
+
+        Raises:
+            TypeError: ``mcmc`` is not an MCMC, or ``model`` is not callable.
+            ValueError: the MCMC has not been run, or the model's latent sites
+                (or their shapes) do not match the MCMC's draws.
+
+        Example::
+
+            mcmc = MCMC(NUTS(model), num_warmup=500, num_samples=500, num_chains=2)
+            mcmc.run(jax.random.PRNGKey(0), X, y=y, extra_fields=EXTRA_FIELDS)
+            fit = Fit.from_numpyro(mcmc, model, X, y=y)
+            print(check(fit)); az.loo(fit.to_arviz())
+        """
+        from numpyro.infer import MCMC, NUTS
+
+        from bayeskern.infer._util import (
+            latent_site_names,
+            observed_values,
+            plate_dims,
+            trace_model,
+        )
+        from bayeskern.infer.nuts import MAX_TREE_DEPTH, _sample_stats
+
+        if not isinstance(mcmc, MCMC):
+            raise TypeError(
+                f"mcmc must be a numpyro.infer.MCMC that has been run, got {type(mcmc).__name__}; "
+                "for a bayeskern run use bayeskern.infer.nuts(model, ...) directly"
+            )
+        if not callable(model):
+            raise TypeError(
+                f"model must be the NumPyro model (a callable) the MCMC sampled, got {type(model).__name__}: "
+                "call Fit.from_numpyro(mcmc, model, *args, **kwargs)"
+            )
+        if getattr(mcmc, "_states", None) is None:
+            raise ValueError("mcmc has not been run: call mcmc.run(rng_key, *args, **kwargs) first")
+        samples = mcmc.get_samples(group_by_chain=True)
+        if not isinstance(samples, Mapping) or not samples:
+            raise ValueError(
+                "mcmc holds no site -> draws dict (was it run on a potential_fn rather than a model?); "
+                "from_numpyro needs an MCMC run on a NumPyro model"
+            )
+        tr = trace_model(model, args, kwargs)
+        latent = latent_site_names(tr)
+        missing = [n for n in latent if n not in samples]
+        unknown = [n for n in samples if n not in tr or tr[n]["type"] not in ("sample", "deterministic")]
+        if missing or unknown:
+            raise ValueError(
+                "the model's sites do not match the MCMC's samples"
+                + (f"; latent sites without draws: {missing}" if missing else "")
+                + (f"; draws for sites the model does not have: {unknown}" if unknown else "")
+                + ". Pass the model and the arguments that mcmc.run was called with"
+            )
+        bad = {
+            n: (tuple(np.shape(v))[2:], tuple(np.shape(tr[n]["value"])))
+            for n, v in samples.items()
+            if tuple(np.shape(v))[2:] != tuple(np.shape(tr[n]["value"]))
+        }
+        if bad:
+            raise ValueError(
+                "the MCMC's draws do not have the shapes the model gives its sites with these arguments "
+                f"(site: (draw shape, model shape)) {bad}; pass the arguments that mcmc.run was called with"
+            )
+        sampler = mcmc.sampler
+        is_nuts = isinstance(sampler, NUTS)
+        depth = getattr(sampler, "_max_tree_depth", MAX_TREE_DEPTH)
+        depth = int(np.atleast_1d(depth)[-1])  # a (warmup, sampling) tuple: sampling's cap applies
+        stats = _sample_stats(mcmc.get_extra_fields(group_by_chain=True), depth)
+        if not is_nuts:
+            stats = {k: v for k, v in stats.items() if k not in ("tree_depth", "reached_max_tree_depth")}
+        extras = {"sampler": type(sampler).__name__}
+        if is_nuts:
+            extras["max_tree_depth"] = depth
+        return cls(
+            samples,
+            method="nuts" if is_nuts else type(sampler).__name__.lower(),
+            model=model,
+            model_args=args,
+            model_kwargs=kwargs,
+            sample_stats=stats,
+            observed_data=observed_values(model, args, kwargs),
+            dims=plate_dims(model, args, kwargs),
+            mcmc=mcmc,
+            extras=extras,
+        )
+
     # ----------------------------------------------------------------- shapes
     @property
     def num_chains(self) -> int:
