@@ -1,15 +1,20 @@
 """Data summaries that scale the default priors: input spacing and range, output scale.
 
-Everything here is plain NumPy on concrete arrays and runs once, before any
-NumPyro site is sampled; under ``jit`` with ``X``/``y`` as traced arguments the
-summaries cannot be formed, and :class:`DataScales` says so with a
-``ValueError`` that explains how to build the priors outside the trace.
+Concrete data are summarised in plain NumPy, once, before any NumPyro site
+is sampled, and validated (NaN, constant inputs, ...) with clear errors.
+When ``X``/``y`` are JAX tracers (a model run under ``jit`` with the data as
+arguments: NumPyro's ``jit_model_args=True``, or the library's replays of a
+model over posterior draws) the same summaries are computed with
+``jax.numpy``: they are then part of the traced program, cannot raise, and
+agree with the NumPy ones (the tests check this). Validation happens on the
+first, concrete run of the model.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import jax.numpy as jnp
 import numpy as np
 
 from bayeskern._checks import as_inputs, as_observations, is_concrete
@@ -50,31 +55,42 @@ class DataScales:
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     # -- inputs -----------------------------------------------------------
-    def _concrete_X(self, purpose: str) -> np.ndarray:
+    @property
+    def traced(self) -> bool:
+        """True when ``X`` or ``y`` is a JAX tracer: summaries are then ``jax.numpy`` arrays, unchecked."""
+        return not (is_concrete(self.X) and is_concrete(self.y))
+
+    def _inputs(self, purpose: str):
         if self.X is None:
             raise ValueError(f"{purpose} needs the inputs X, but X is None")
         if not is_concrete(self.X):
-            raise ValueError(
-                f"{purpose} needs concrete inputs X, but X is a JAX tracer (inside jit/vmap, X was "
-                "passed in as an argument or computed with jnp inside the trace). Build the priors outside "
-                "the trace with "
-                "bayeskern.priors.default_priors(kernel_cls, X, y) and pass them in, or close over X."
-            )
+            return jnp.asarray(self.X, dtype=jnp.result_type(float))
         return np.asarray(self.X, dtype=float)
 
     def _per_dim(self):
         if "per_dim" not in self._cache:
-            X = self._concrete_X("a data-scaled prior")
-            spacing = np.empty(X.shape[1])
-            ranges = np.empty(X.shape[1])
-            for j in range(X.shape[1]):
-                u = np.unique(X[:, j])
-                ranges[j] = u[-1] - u[0]
-                gaps = np.diff(u)
-                gaps = gaps[gaps > _SPACING_RTOL * max(ranges[j], np.max(np.abs(u)))]
-                # No gap above the tolerance although the values differ: use the range.
-                spacing[j] = gaps.min() if gaps.size else ranges[j]
-            self._cache["per_dim"] = (spacing, ranges, np.mean(X * X, axis=0))
+            X = self._inputs("a data-scaled prior")
+            if isinstance(X, np.ndarray):
+                spacing = np.empty(X.shape[1])
+                ranges = np.empty(X.shape[1])
+                for j in range(X.shape[1]):
+                    u = np.unique(X[:, j])
+                    ranges[j] = u[-1] - u[0]
+                    gaps = np.diff(u)
+                    gaps = gaps[gaps > _SPACING_RTOL * max(ranges[j], np.max(np.abs(u)))]
+                    # No gap above the tolerance although the values differ: use the range.
+                    spacing[j] = gaps.min() if gaps.size else ranges[j]
+                self._cache["per_dim"] = (spacing, ranges, np.mean(X * X, axis=0))
+            else:
+                # The same summary without np.unique: repeated values give zero gaps, which the
+                # tolerance drops exactly as it drops the gaps np.unique never forms.
+                xs = jnp.sort(X, axis=0)
+                ranges = xs[-1] - xs[0]
+                tol = _SPACING_RTOL * jnp.maximum(ranges, jnp.max(jnp.abs(xs), axis=0))
+                gaps = jnp.diff(xs, axis=0)
+                gaps = jnp.min(jnp.where(gaps > tol, gaps, jnp.inf), axis=0, initial=jnp.inf)
+                spacing = jnp.where(jnp.isfinite(gaps), gaps, ranges)
+                self._cache["per_dim"] = (spacing, ranges, jnp.mean(X * X, axis=0))
         return self._cache["per_dim"]
 
     @property
@@ -104,6 +120,11 @@ class DataScales:
                 ``X`` has two distinct values.
         """
         spacing, ranges = self.min_spacing, self.input_range
+        if not isinstance(spacing, np.ndarray):  # traced: no checks possible (the concrete run made them)
+            if ard:
+                return spacing, ranges
+            varying = ranges > 0
+            return jnp.min(jnp.where(varying, spacing, jnp.inf)), jnp.max(ranges)
         varying = ranges > 0
         if ard:
             if not np.all(varying):
@@ -120,38 +141,32 @@ class DataScales:
         return np.asarray(spacing[varying].min()), np.asarray(ranges[varying].max())
 
     # -- outputs ----------------------------------------------------------
-    def _concrete_y(self, purpose: str) -> np.ndarray | None:
-        if self.y is None:
-            return None
-        if not is_concrete(self.y):
-            raise ValueError(
-                f"{purpose} needs concrete observations y, but y is a JAX tracer; build the priors "
-                "outside the trace with bayeskern.priors.default_priors(kernel_cls, X, y) and pass them in"
-            )
-        return np.asarray(self.y, dtype=float).ravel()
-
     @property
     def output_variance(self) -> float | None:
         """``var(y)`` (population variance of all entries), or None without ``y``.
 
+        A traced ``y`` gives a traced scalar.
+
         Raises:
-            ValueError: when ``y`` has fewer than two distinct values.
+            ValueError: when a concrete ``y`` has fewer than two distinct values.
         """
-        y = self._concrete_y("a data-scaled variance prior")
-        if y is None:
+        if self.y is None:
             return None
-        v = float(np.var(y))
+        if not is_concrete(self.y):
+            return jnp.var(jnp.ravel(self.y))
+        v = float(np.var(np.asarray(self.y, dtype=float)))
         if not v > 0:
             raise ValueError("y is constant (zero variance): no data-scaled output-variance prior")
         return v
 
     @property
     def output_mean_square(self) -> float | None:
-        """``mean(y²) = mean(y)² + var(y)``, or None without ``y``."""
-        y = self._concrete_y("a data-scaled offset prior")
-        if y is None:
+        """``mean(y²) = mean(y)² + var(y)``, or None without ``y`` (traced scalar for a traced ``y``)."""
+        if self.y is None:
             return None
-        ms = float(np.mean(y * y))
+        if not is_concrete(self.y):
+            return jnp.mean(jnp.square(self.y))
+        ms = float(np.mean(np.square(np.asarray(self.y, dtype=float))))
         if not ms > 0:
             raise ValueError("y is identically zero: no data-scaled offset prior")
         return ms

@@ -82,6 +82,7 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
 
+from bayeskern._checks import is_concrete
 from bayeskern.kernels.base import Stationary
 from bayeskern.kernels.constant import Constant, White
 from bayeskern.kernels.dot_product import Linear, Polynomial
@@ -152,11 +153,17 @@ def _lognormal(log_loc, scale=1.0):
     return dist.LogNormal(_arr(log_loc), _arr(scale))
 
 
-def _widened(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _xp(*values):
+    """``numpy`` for concrete values, ``jax.numpy`` when any is a tracer (the data were traced)."""
+    return np if all(is_concrete(v) for v in values) else jnp
+
+
+def _widened(lo, hi):
+    xp = _xp(lo, hi)
     ratio = hi / lo
-    centre = np.sqrt(lo * hi)
+    centre = xp.sqrt(lo * hi)
     half = math.sqrt(_MIN_RATIO)
-    return np.where(ratio < _MIN_RATIO, centre / half, lo), np.where(ratio < _MIN_RATIO, centre * half, hi)
+    return xp.where(ratio < _MIN_RATIO, centre / half, lo), xp.where(ratio < _MIN_RATIO, centre * half, hi)
 
 
 def _dot_scale(scales: DataScales, ard: bool) -> np.ndarray | float:
@@ -164,9 +171,9 @@ def _dot_scale(scales: DataScales, ard: bool) -> np.ndarray | float:
     if scales.X is None:
         return 1.0
     ms = scales.mean_square
-    if not np.all(ms > 0):
+    if is_concrete(ms) and not np.all(ms > 0):
         raise ValueError("X is identically zero in some input dimension; dot-product priors need nonzero inputs")
-    return ms.size * ms if ard else float(np.sum(ms))
+    return ms.size * ms if ard else _xp(ms).sum(ms)
 
 
 def _needs_x(scales: DataScales, kernel_cls, name: str) -> None:
@@ -175,6 +182,14 @@ def _needs_x(scales: DataScales, kernel_cls, name: str) -> None:
             f"the default prior for {kernel_cls.__name__} {name!r} is scaled to the inputs: pass X, "
             "or give the hyperparameter a prior or value"
         )
+
+
+def _log(v):
+    return _xp(v).log(v)
+
+
+def _sqrt(v):
+    return _xp(v).sqrt(v)
 
 
 def _default(kernel_cls, name: str, scales: DataScales, ard: bool, pc_prior: bool, num_mixtures):
@@ -193,8 +208,8 @@ def _default(kernel_cls, name: str, scales: DataScales, ard: bool, pc_prior: boo
         spacing, ranges = scales.spacing_and_range(name, ard=True)
         shape = [int(num_mixtures), spacing.size]
         if name == "means":
-            return dist.Uniform(_arr(np.zeros_like(spacing)), _arr(0.5 / spacing)).expand(shape)
-        return _lognormal(-np.log(ranges)).expand(shape)
+            return dist.Uniform(_arr(_xp(spacing).zeros_like(spacing)), _arr(0.5 / spacing)).expand(shape)
+        return _lognormal(-_xp(ranges).log(ranges)).expand(shape)
 
     if name == "lengthscale":
         if issubclass(kernel_cls, Periodic):
@@ -214,26 +229,26 @@ def _default(kernel_cls, name: str, scales: DataScales, ard: bool, pc_prior: boo
 
     if name == "variance":
         if issubclass(kernel_cls, Polynomial):
-            return _lognormal(-np.log(_dot_scale(scales, False)))
+            return _lognormal(-_log(_dot_scale(scales, False)))
         if issubclass(kernel_cls, Constant):
             ms = scales.output_mean_square
             ms = 1.0 if ms is None else ms
-            return pc_variance(2.0 * math.sqrt(ms), PC_ALPHA) if pc_prior else _lognormal(math.log(ms))
+            return pc_variance(2.0 * _sqrt(ms), PC_ALPHA) if pc_prior else _lognormal(_log(ms))
         v = out_var()
         if issubclass(kernel_cls, Linear):
-            return _lognormal(np.log(v / _dot_scale(scales, vec)))
+            return _lognormal(_log(v / _dot_scale(scales, vec)))
         if issubclass(kernel_cls, White):
-            return pc_variance(math.sqrt(v), PC_ALPHA) if pc_prior else _lognormal(math.log(0.1 * v), 1.5)
-        return pc_variance(2.0 * math.sqrt(v), PC_ALPHA) if pc_prior else _lognormal(math.log(v))
+            return pc_variance(_sqrt(v), PC_ALPHA) if pc_prior else _lognormal(_log(0.1 * v), 1.5)
+        return pc_variance(2.0 * _sqrt(v), PC_ALPHA) if pc_prior else _lognormal(_log(v))
 
     if name == "weight_variance":
-        return _lognormal(-np.log(_dot_scale(scales, vec)))
+        return _lognormal(-_log(_dot_scale(scales, vec)))
 
     if name == "period":
         if scales.X is None:
             return _lognormal(0.0)
         _, ranges = scales.spacing_and_range(name, vec)
-        return _lognormal(np.log(ranges / 4.0))
+        return _lognormal(_log(ranges / 4.0))
 
     if name == "alpha":
         return _lognormal(0.0)

@@ -39,11 +39,14 @@ from numpyro.distributions import constraints
 from numpyro.distributions.transforms import PowerTransform
 from numpyro.distributions.util import promote_shapes, validate_sample
 
+from bayeskern._checks import is_concrete
+
 
 def _check_tail(l0, alpha, l0_name: str):
-    l0_arr = np.asarray(l0, dtype=float)
-    if not np.all(np.isfinite(l0_arr)) or np.any(l0_arr <= 0):
-        raise ValueError(f"{l0_name} must be finite and positive, got {l0_arr!r}")
+    if is_concrete(l0):  # a traced l0 comes from traced data, checked on the concrete run
+        l0_arr = np.asarray(l0, dtype=float)
+        if not np.all(np.isfinite(l0_arr)) or np.any(l0_arr <= 0):
+            raise ValueError(f"{l0_name} must be finite and positive, got {l0_arr!r}")
     if not 0.0 < float(alpha) < 1.0:
         raise ValueError(f"alpha must lie in (0, 1), got {alpha!r}")
 

@@ -11,7 +11,12 @@ from bayeskern._checks import check_nonnegative, check_positive, is_concrete
 from bayeskern.kernels.base import Kernel
 from bayeskern.priors.data import data_scales
 from bayeskern.priors.defaults import check_names, site_default
-from bayeskern.priors.kernel_params import as_site_distribution, check_kernel_class, check_options, param_shape
+from bayeskern.priors.kernel_params import (
+    as_site_distribution,
+    check_kernel_class,
+    check_options,
+    param_shape,
+)
 
 
 def sample_kernel(

@@ -87,12 +87,13 @@ def test_vmap_over_seeds():
     assert len(np.unique(np.asarray(out[:, 0]))) == 5
 
 
-def test_traced_inputs_need_precomputed_priors():
+def test_traced_inputs_give_the_same_draw_as_concrete_ones():
     def model(x):
         return sample_kernel("f", K.RBF, X=x)
 
-    with pytest.raises(ValueError, match="default_priors"):
-        jax.jit(lambda x: handlers.seed(model, 0)(x).lengthscale)(X)
+    traced = jax.jit(lambda x: handlers.seed(model, 0)(x).lengthscale)(X)
+    concrete = handlers.seed(model, 0)(X).lengthscale
+    np.testing.assert_allclose(traced, concrete, rtol=1e-6)
 
     priors = default_priors(K.RBF, X, Y, pc_prior=True)  # concrete, outside the trace
 
