@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import jax
@@ -13,7 +14,6 @@ from bayeskern._checks import as_inputs, as_observations, check_nonnegative, is_
 from bayeskern.kernels import Kernel
 from bayeskern.linalg import cholesky
 from bayeskern.linalg.triangular import cho_solve
-
 
 
 class GaussianProcess(Distribution):
@@ -36,7 +36,23 @@ class GaussianProcess(Distribution):
             (Kalman with ``Periodic``); see each module of ``bayeskern.gp.backends``.
 
     Shapes: ``event_shape = (n,)``, ``batch_shape = ()``; under ``plate`` the
-    distribution is expanded the usual NumPyro way.
+    distribution is expanded the usual NumPyro way (one kernel for every series).
+
+    Batches of GPs (per-series hyperparameters): give the kernel's
+    hyperparameters and, optionally, ``noise`` leading batch axes in front
+    of their own trailing axis (see ``bayeskern.kernels.base``): a kernel
+    with ``batch_shape (S,)`` and ``noise`` ``(S, 1)`` or ``(S, n)`` make a
+    process with ``batch_shape (S,)``, ``S`` independent GPs at the same
+    inputs, whose ``log_prob`` of ``Y`` ``(S, n)`` is ``(S,)``. Only the dense
+    back end takes batches (``method="auto"`` picks it); ``condition``
+    takes one series at a time; ``mean`` is shared by the series. Example::
+
+        with numpyro.plate("series", S):
+            ell = numpyro.sample("ell", dist.LogNormal(0.0, 1.0))      # (S,)
+            var = numpyro.sample("var", dist.LogNormal(0.0, 1.0))
+            noise = numpyro.sample("noise", dist.LogNormal(-3.0, 1.0))
+            kernel = Matern52(lengthscale=ell[..., None], variance=var[..., None])
+            numpyro.sample("y", GaussianProcess(kernel, X, noise=noise[..., None]), obs=Y)   # Y (S, n)
     """
 
     arg_constraints = {}
@@ -64,12 +80,23 @@ class GaussianProcess(Distribution):
         # Host copy of concrete inputs: inside jit even constants become tracers, and
         # structured back ends (sorting, grid detection) want the values at trace time.
         self.X_host = None if not is_concrete(X) else np.asarray(X, dtype=float).reshape(self.X.shape)
-        n = self.X.shape[0]
-        self.noise = _as_noise(noise, n)
+        n, d = self.X.shape
+        _check_kernel_dim(kernel, d)
+        kernel_batch = kernel.batch_shape
+        self.noise = _as_noise(noise, n, batched=bool(kernel_batch))
+        batch = tuple(jnp.broadcast_shapes(kernel_batch, jnp.shape(self.noise)[:-1]))
         self.mean_kind, self.mean_fn, self.mean_constant, self.loc = _as_mean(mean, X, n)
         self.options, self.option_arrays = _split_options(method_options)
+        if batch:
+            if method not in ("auto", "dense"):
+                raise ValueError(
+                    f"method={method!r} cannot be used: the kernel's hyperparameters have batch shape {batch} "
+                    "(one GP per series) and only method='dense' takes batches; for a structured back end "
+                    "build one GaussianProcess per series (a Python loop, or one site per series)"
+                )
+            method = "dense"
         self.method = backends.choose(self, method)
-        super().__init__(batch_shape=(), event_shape=(n,), validate_args=validate_args)
+        super().__init__(batch_shape=batch, event_shape=(n,), validate_args=validate_args)
 
     # -- moments ---------------------------------------------------------
     @property
@@ -79,14 +106,15 @@ class GaussianProcess(Distribution):
 
     @property
     def covariance_matrix(self):
-        """``K(X, X) + diag(noise)``, ``(n, n)``."""
+        """``K(X, X) + diag(noise)``, ``batch_shape + (n, n)``."""
         K = self.kernel(self.X)
-        return K + jnp.diag(jnp.broadcast_to(self.noise, K.shape[:1]).astype(K.dtype))
+        noise = jnp.broadcast_to(self.noise, K.shape[:-1]).astype(K.dtype)
+        return K + noise[..., None] * jnp.eye(K.shape[-1], dtype=K.dtype)
 
     @property
     def variance(self):
-        """Marginal variances ``(n,)``."""
-        return self.kernel.diag(self.X) + self.noise
+        """Marginal variances ``batch_shape + (n,)``."""
+        return jnp.broadcast_to(self.kernel.diag(self.X) + self.noise, self.batch_shape + self.event_shape)
 
     # -- distribution protocol ---------------------------------------------
     def _check_value(self, value):
@@ -99,12 +127,21 @@ class GaussianProcess(Distribution):
         return value
 
     def log_prob(self, value):
-        """Log marginal likelihood of ``value`` ``(..., n)`` -> ``(...)``."""
-        return self._backend.log_prob(self, self._check_value(value))
+        """Log marginal likelihood of ``value`` ``(..., n)`` -> ``(...)`` (batched: ``(..., *batch_shape)``)."""
+        value = self._check_value(value)
+        if self.batch_shape:
+            return self._per_series(lambda p, v: p._backend.log_prob(p, v), value, 0)
+        return self._backend.log_prob(self, value)
 
     def sample(self, key, sample_shape=()):
-        """Draws ``sample_shape + (n,)`` from the process (with noise)."""
-        return self._backend.sample(self, key, sample_shape)
+        """Draws ``sample_shape + batch_shape + (n,)`` from the process (with noise)."""
+        if not self.batch_shape:
+            return self._backend.sample(self, key, sample_shape)
+        keys = jax.random.split(key, math.prod(self.batch_shape))
+        out = self._map_series(lambda p, k: p._backend.sample(p, k, sample_shape), keys)
+        out = out.reshape(self.batch_shape + out.shape[1:])  # (*batch, *sample_shape, n)
+        nb = len(self.batch_shape)
+        return jnp.moveaxis(out, tuple(range(nb)), tuple(range(len(sample_shape), len(sample_shape) + nb)))
 
     def pointwise_log_prob(self, value):
         """Exact leave-one-out predictive log densities ``log p(y_i | y_{-i})``, ``(..., n)``.
@@ -113,7 +150,43 @@ class GaussianProcess(Distribution):
         terms PSIS-LOO needs for a non-factorised Gaussian model (Bürkner,
         Gabry & Vehtari 2021); their sum is not ``log_prob``.
         """
-        return self._backend.pointwise_log_prob(self, self._check_value(value))
+        value = self._check_value(value)
+        if self.batch_shape:
+            return self._per_series(lambda p, v: p._backend.pointwise_log_prob(p, v), value, 1)
+        return self._backend.pointwise_log_prob(self, value)
+
+    # -- batches -----------------------------------------------------------
+    def _map_series(self, fn, *arrays):
+        """``fn(process_i, *arrays_i)`` for each unbatched process of the batch, under one ``jax.vmap``.
+
+        ``arrays`` carry a leading axis of size ``prod(batch_shape)``; so does the result.
+        """
+        batch = self.batch_shape
+        size = math.prod(batch)
+        kernels = self.kernel._stacked(batch) if self.kernel.batch_shape else None
+        noise = jnp.broadcast_to(self.noise, batch + jnp.shape(self.noise)[-1:]).reshape(size, -1)
+        # A (B, 1) noise becomes one scalar per series; (B, n) stays heteroscedastic.
+        noise = noise[:, 0] if noise.shape[-1] == 1 else noise
+        mean = {"zero": None, "constant": self.mean_constant, "callable": self.mean_fn, "array": self.loc}[self.mean_kind]
+
+        def one(kernel, noise_i, *arrays_i):
+            kernel = self.kernel if kernel is None else kernel
+            return fn(GaussianProcess(kernel, self.X, noise_i, mean, method=self.method), *arrays_i)
+
+        if kernels is None:
+            return jax.vmap(lambda nz, *a: one(None, nz, *a))(noise, *arrays)
+        return jax.vmap(one)(kernels, noise, *arrays)
+
+    def _per_series(self, fn, value, event_ndim: int):
+        """``fn(process, value)`` series by series; ``value`` ``(..., *batch, n)`` -> ``(..., *batch[, n])``."""
+        batch, n = self.batch_shape, self.event_shape[0]
+        nb = len(batch)
+        lead = tuple(jnp.broadcast_shapes(value.shape[:-1], batch)[:-nb])
+        value = jnp.broadcast_to(value, lead + batch + (n,)).reshape(lead + (math.prod(batch), n))
+        value = jnp.moveaxis(value, -2, 0)  # (B, *lead, n)
+        out = self._map_series(fn, value)  # (B, *lead[, n])
+        out = jnp.moveaxis(out, 0, len(lead)) if event_ndim == 0 else jnp.moveaxis(out, 0, -2)
+        return out.reshape(lead + batch + out.shape[len(lead) + 1:])
 
     @property
     def _backend(self):
@@ -130,6 +203,11 @@ class GaussianProcess(Distribution):
         the conditioned distribution over ``f(X_new)`` (see ``GPPosterior.at``).
         """
         y = self._check_value(y)
+        if self.batch_shape:
+            raise ValueError(
+                f"condition takes one GP at a time, but this process is a batch of shape {self.batch_shape}; "
+                "build GaussianProcess(kernel_i, X, noise_i) for series i from its own hyperparameter values"
+            )
         if y.ndim != 1:
             raise ValueError(f"condition expects a single vector y of shape (n,), got {y.shape}")
         posterior = self._backend.condition(self, y)
@@ -164,14 +242,32 @@ def _split_options(options: dict):
     return static, arrays
 
 
-def _as_noise(noise, n):
+def _check_kernel_dim(kernel: Kernel, d: int) -> None:
+    """Refuse, before any tracing, a kernel whose ARD hyperparameters disagree with X's dimension."""
+    expected = kernel.input_dim
+    have = len(kernel.active_dims) if kernel.active_dims else d
+    if expected is not None and expected != have:
+        raise ValueError(
+            f"{type(kernel).__name__} has hyperparameters for {expected} input dimension(s) but X has {have}; "
+            "if these are per-series values sampled under a numpyro.plate, give them a trailing axis "
+            "(lengthscale=ell[..., None], variance=var[..., None]) to make a batch of GPs"
+        )
+
+
+def _as_noise(noise, n, batched: bool = False):
     if noise is None:
         return jnp.zeros(())
     arr = jnp.asarray(noise)
     if not jnp.issubdtype(arr.dtype, jnp.floating):
         arr = arr.astype(jnp.result_type(float))
-    if arr.ndim > 1 or (arr.ndim == 1 and arr.shape[0] != n):
-        raise ValueError(f"noise must be a scalar or have shape ({n},), got shape {arr.shape}")
+    batch_ok = batched and arr.ndim >= 2 and arr.shape[-1] in (1, n)
+    if not batch_ok and (arr.ndim > 1 or (arr.ndim == 1 and arr.shape[0] != n)):
+        hint = (
+            f"; a batch of GPs takes noise of shape (*batch, 1) or (*batch, {n})" if batched
+            else "; noise with batch axes (*batch, 1) needs a batched kernel (hyperparameters of shape (*batch, 1))"
+            if arr.ndim > 1 else ""
+        )
+        raise ValueError(f"noise must be a scalar or have shape ({n},), got shape {arr.shape}{hint}")
     if is_concrete(arr) and not np.all(np.isfinite(np.asarray(arr))):
         raise ValueError("noise must be finite")
     check_nonnegative(arr, "noise", "GaussianProcess")

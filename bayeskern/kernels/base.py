@@ -10,20 +10,50 @@ Subclasses declare their hyperparameters in ``_params`` as
 ``"nonnegative"`` or ``"real"`` (``default=None`` makes the argument
 required), their static settings in ``_static``, and implement
 ``_gram(X1, X2)`` on 2-D inputs.
+
+Batches of kernels. Hyperparameters named in a class's ``_batchable`` may
+carry leading batch axes in front of their own trailing axis: shape
+``(*batch, d)`` or ``(*batch, 1)`` for an ARD ``lengthscale``, ``(*batch, 1)``
+for a scalar such as ``variance``. So, under ``numpyro.plate("series", S)``,
+per-series values ``ell`` ``(S,)`` go in as ``lengthscale=ell[..., None]``. A
+``(d,)`` value is never a batch (it is ARD). A batched kernel has
+``batch_shape`` ``(*batch,)`` and evaluates to ``(*batch, n1, n2)`` (one
+``vmap`` over the batch); the state-space, spectral and feature methods
+only take unbatched kernels.
 """
 
 from __future__ import annotations
 
+import functools
+import math
 from typing import Any, Callable, ClassVar
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from bayeskern._checks import as_float_array, as_inputs, check_nonnegative, check_positive, is_concrete
+from bayeskern._checks import (
+    as_float_array,
+    as_inputs,
+    check_nonnegative,
+    check_positive,
+    is_concrete,
+)
 from bayeskern.kernels.distances import scaled_squared_distance
 
 _CONSTRAINTS = ("positive", "nonnegative", "real")
+
+
+def _over_batch(method):
+    """Evaluate a kernel method on each kernel of a batch (see :meth:`Kernel.map_batch`)."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        if not self.batch_shape:
+            return method(self, *args, **kwargs)
+        return self.map_batch(lambda k: method(k, *args, **kwargs))
+
+    return wrapper
 
 
 class Kernel:
@@ -38,6 +68,8 @@ class Kernel:
 
     _params: ClassVar[dict[str, tuple[Any, str]]] = {}
     _static: ClassVar[tuple[str, ...]] = ()
+    #: Hyperparameters that may carry leading batch axes (shape ``(*batch, k)``); see the module docstring.
+    _batchable: ClassVar[tuple[str, ...]] = ()
     #: Kernels that depend on inputs only through X1 - X2.
     stationary: ClassVar[bool] = False
 
@@ -89,9 +121,9 @@ class Kernel:
     def _tree_unflatten(cls, aux, leaves):
         # Bypasses __init__: transformations put tracers or placeholders in leaves.
         obj = object.__new__(cls)
-        for n, v in zip(obj._leaf_names(), leaves):
+        for n, v in zip(obj._leaf_names(), leaves, strict=True):
             object.__setattr__(obj, n, v)
-        for n, v in zip(obj._static_names(), aux):
+        for n, v in zip(obj._static_names(), aux, strict=True):
             object.__setattr__(obj, n, v)
         return obj
 
@@ -106,7 +138,7 @@ class Kernel:
         if bad:
             raise TypeError(f"{type(self).__name__} has no hyperparameter(s) {sorted(bad)}")
         new = []
-        for n, v in zip(names, leaves):
+        for n, v in zip(names, leaves, strict=True):
             if n in changes:
                 spec = self._params.get(n)
                 v = _validated(changes[n], n, spec[1], type(self).__name__) if spec else changes[n]
@@ -115,7 +147,58 @@ class Kernel:
         out._check_shapes()
         return out
 
+    # -- batches ---------------------------------------------------------
+    @property
+    def batch_shape(self) -> tuple[int, ...]:
+        """Leading batch shape of the hyperparameters (``()`` for an ordinary kernel)."""
+        shapes = []
+        for n in self._leaf_names():
+            v = getattr(self, n)
+            if isinstance(v, Kernel):
+                shapes.append(v.batch_shape)
+            elif n in self._batchable and jnp.ndim(v) >= 2:
+                shapes.append(tuple(jnp.shape(v)[:-1]))
+        return tuple(jnp.broadcast_shapes(*shapes)) if shapes else ()
+
+    def _stacked(self, batch_shape: tuple[int, ...]) -> "Kernel":
+        """This kernel with every leaf given one leading axis of size ``prod(batch_shape)``.
+
+        Batched leaves ``(*batch, k)`` become ``(B, k)``, or ``(B,)`` when
+        ``k == 1`` (one value per kernel); unbatched leaves are repeated. The
+        result is meant for ``jax.vmap``, whose slices are ordinary kernels.
+        """
+        size = math.prod(batch_shape)
+        leaves, aux = self._tree_flatten()
+        new = []
+        for n, v in zip(self._leaf_names(), leaves, strict=True):
+            if isinstance(v, Kernel):
+                new.append(v._stacked(batch_shape))
+            elif n in self._batchable and jnp.ndim(v) >= 2:
+                last = jnp.shape(v)[-1]
+                v = jnp.broadcast_to(v, tuple(batch_shape) + (last,)).reshape(size, last)
+                new.append(v[:, 0] if last == 1 else v)
+            else:
+                new.append(jnp.broadcast_to(v, (size,) + tuple(jnp.shape(v))))
+        return self._tree_unflatten(aux, tuple(new))
+
+    def map_batch(self, fn: Callable[["Kernel"], Any]):
+        """``fn(k)`` for each unbatched kernel ``k`` of the batch, stacked to ``batch_shape + out.shape``.
+
+        One ``jax.vmap``; an unbatched kernel just returns ``fn(self)``.
+
+        Example::
+
+            k = Matern52(lengthscale=jnp.array([[0.5], [2.0]]))   # batch_shape (2,)
+            K = k.map_batch(lambda kk: kk(X))                      # (2, n, n)
+        """
+        batch = self.batch_shape
+        if not batch:
+            return fn(self)
+        out = jax.vmap(fn)(self._stacked(batch))
+        return jax.tree_util.tree_map(lambda a: a.reshape(tuple(batch) + a.shape[1:]), out)
+
     # -- evaluation ------------------------------------------------------
+    @_over_batch
     def __call__(self, X1, X2=None):
         """Gram matrix ``(n1, n2)`` between ``X1`` ``(n1,)|(n1, d)`` and ``X2`` (default ``X1``)."""
         X1 = as_inputs(X1, "X1")
@@ -131,6 +214,7 @@ class Kernel:
         self._check_input_dim(X1.shape[1], "X1")
         return self._gram(X1, X2)
 
+    @_over_batch
     def diag(self, X):
         """Diagonal of ``k(X)``, shape ``(n,)``, without forming the Gram matrix."""
         X = self._select(as_inputs(X, "X"))
@@ -222,14 +306,15 @@ class Stationary(Kernel):
 
     stationary = True
     _params = {"lengthscale": (1.0, "positive"), "variance": (1.0, "positive")}
+    _batchable = ("lengthscale", "variance")
 
     @property
     def input_dim(self):
         return _ard_dim(self.lengthscale)
 
     def _check_shapes(self):
-        _check_ard("lengthscale", self.lengthscale, type(self).__name__)
-        _check_scalar("variance", self.variance, type(self).__name__)
+        _check_ard("lengthscale", self.lengthscale, type(self).__name__, batch=True)
+        _check_scalar("variance", self.variance, type(self).__name__, batch=True)
 
     def scaled_sqdist(self, X1, X2):
         """Squared distance ``(n1, n2)`` after dividing each dimension by its lengthscale."""
@@ -308,17 +393,29 @@ def _validated_dims(active_dims, owner):
 
 
 def _ard_dim(value):
-    return None if jnp.ndim(value) == 0 else int(jnp.shape(value)[-1])
+    """Input dimension an ARD value implies: ``(d,)`` or batched ``(*batch, d)``; None for scalars and ``(*batch, 1)``."""
+    shape = jnp.shape(value)
+    if not shape or (len(shape) >= 2 and shape[-1] == 1):
+        return None
+    return int(shape[-1])
 
 
-def _check_ard(name, value, owner):
-    if jnp.ndim(value) > 1:
+_BATCH_HINT = "a batch of kernels puts batch axes in front: shape {form} (e.g. value[..., None] under a plate)"
+
+
+def _check_ard(name, value, owner, batch: bool = False):
+    """``value`` is a scalar or ``(d,)``; with ``batch=True`` also ``(*batch, d)`` or ``(*batch, 1)``."""
+    if jnp.ndim(value) > 1 and not batch:
         raise ValueError(f"{owner}: {name} must be a scalar or have shape (d,), got shape {jnp.shape(value)}")
 
 
-def _check_scalar(name, value, owner):
-    if jnp.ndim(value) != 0:
-        raise ValueError(f"{owner}: {name} must be a scalar, got shape {jnp.shape(value)}")
+def _check_scalar(name, value, owner, batch: bool = False):
+    """``value`` is a scalar; with ``batch=True`` also ``(*batch, 1)``."""
+    shape = jnp.shape(value)
+    if shape == () or (batch and len(shape) >= 2 and shape[-1] == 1):
+        return
+    hint = f"; {_BATCH_HINT.format(form='(*batch, 1)')}" if batch else ""
+    raise ValueError(f"{owner}: {name} must be a scalar, got shape {shape}{hint}")
 
 
 def _short(v):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Callable
 
 from bayeskern._checks import as_inputs
-from bayeskern.kernels.base import Kernel, _check_scalar, _validated
+from bayeskern.kernels.base import Kernel, _check_scalar, _over_batch, _validated
 
 
 class _Binary(Kernel):
@@ -35,9 +35,11 @@ class Sum(_Binary):
     def __repr__(self):
         return f"({self.k1!r} + {self.k2!r})"
 
+    @_over_batch
     def __call__(self, X1, X2=None):
         return self.k1(X1, X2) + self.k2(X1, X2)
 
+    @_over_batch
     def diag(self, X):
         return self.k1.diag(X) + self.k2.diag(X)
 
@@ -56,9 +58,11 @@ class Product(_Binary):
     def __repr__(self):
         return f"({self.k1!r} * {self.k2!r})"
 
+    @_over_batch
     def __call__(self, X1, X2=None):
         return self.k1(X1, X2) * self.k2(X1, X2)
 
+    @_over_batch
     def diag(self, X):
         return self.k1.diag(X) * self.k2.diag(X)
 
@@ -72,15 +76,16 @@ class Product(_Binary):
 
 
 class Scaled(Kernel):
-    """``scale * kernel`` for a positive scalar ``scale``."""
+    """``scale * kernel`` for a positive scalar ``scale`` (or ``(*batch, 1)`` for a batch of kernels)."""
 
     _params = {"scale": (1.0, "positive")}
+    _batchable = ("scale",)
 
     def __init__(self, kernel: Kernel, scale=1.0):
         object.__setattr__(self, "kernel", kernel)
         object.__setattr__(self, "scale", _validated(scale, "scale", "positive", "Scaled"))
         object.__setattr__(self, "active_dims", None)
-        _check_scalar("scale", self.scale, "Scaled")
+        _check_scalar("scale", self.scale, "Scaled", batch=True)
 
     def _leaf_names(self):
         return ("kernel", "scale")
@@ -89,9 +94,11 @@ class Scaled(Kernel):
     def stationary(self):  # type: ignore[override]
         return self.kernel.stationary
 
+    @_over_batch
     def __call__(self, X1, X2=None):
         return self.scale * self.kernel(X1, X2)
 
+    @_over_batch
     def diag(self, X):
         return self.scale * self.kernel.diag(X)
 
@@ -121,8 +128,10 @@ class Warped(Kernel):
     def _apply(self, X):
         return None if X is None else self.transform(as_inputs(X))
 
+    @_over_batch
     def __call__(self, X1, X2=None):
         return self.kernel(self._apply(X1), self._apply(X2))
 
+    @_over_batch
     def diag(self, X):
         return self.kernel.diag(self._apply(X))

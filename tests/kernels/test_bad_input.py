@@ -130,10 +130,14 @@ def test_periodic_lengthscale_and_period_dimensions_disagree():
         Periodic(lengthscale=[1.0, 2.0], period=[1.0, 2.0, 3.0])
 
 
-@pytest.mark.parametrize("value", [np.ones((2, 2)), np.ones((1, 2, 2))])
-def test_ard_lengthscale_with_too_many_axes(value):
-    with pytest.raises(ValueError, match=r"lengthscale must be a scalar or have shape \(d,\)"):
-        RBF(lengthscale=value)
+@pytest.mark.parametrize("value, batch", [(np.ones((2, 2)), (2,)), (np.ones((1, 2, 2)), (1, 2))])
+def test_ard_lengthscale_leading_axes_are_a_batch_not_an_error(value, batch):
+    # Leading axes in front of the ARD axis make a batch of kernels (tests/gp/test_gp_batched.py).
+    k = RBF(lengthscale=value)
+    assert k.batch_shape == batch and k.input_dim == 2
+    assert k(np.ones((3, 2))).shape == batch + (3, 3)
+    with pytest.raises(ValueError, match=r"2 input dimension\(s\) but X1 has 1"):
+        k(np.ones((3, 1)))
 
 
 @pytest.mark.parametrize("kwargs, arg", [
