@@ -11,6 +11,7 @@ import numpy as np
 from numpyro.distributions import Distribution, constraints
 
 from bayeskern._checks import as_inputs, as_observations, check_nonnegative, is_concrete
+from bayeskern._display import call_repr, html_table, shape_str, short
 from bayeskern.kernels import Kernel
 from bayeskern.linalg import cholesky
 from bayeskern.linalg.triangular import cho_solve
@@ -97,6 +98,29 @@ class GaussianProcess(Distribution):
             method = "dense"
         self.method = backends.choose(self, method)
         super().__init__(batch_shape=batch, event_shape=(n,), validate_args=validate_args)
+
+    # -- display ---------------------------------------------------------
+    def _display_facts(self) -> dict[str, str]:
+        n, d = self.X.shape
+        mean = {
+            "zero": "zero",
+            "constant": short(self.mean_constant),
+            "callable": getattr(self.mean_fn, "__name__", "callable"),
+            "array": f"array {short(self.loc)}",
+        }[self.mean_kind]
+        facts = {"kernel": repr(self.kernel), "n": str(n), "d": str(d), "noise": short(self.noise),
+                 "mean": mean, "method": repr(self.method)}
+        if self.batch_shape:
+            facts["batch_shape"] = shape_str(self.batch_shape)
+        return facts
+
+    def __repr__(self) -> str:
+        """``GaussianProcess(kernel=..., n=50, d=1, noise=0.01, mean=zero, method='dense')``."""
+        return call_repr("GaussianProcess", self._display_facts())
+
+    def _repr_html_(self) -> str:
+        """A small HTML table: kernel, n, d, noise, mean, back end (Jupyter)."""
+        return html_table("GaussianProcess", self._display_facts())
 
     # -- moments ---------------------------------------------------------
     @property

@@ -10,6 +10,8 @@ from typing import Any
 import jax
 import numpy as np
 
+from bayeskern._display import call_repr, html_table, shape_str
+
 _STATE_GROUP = "bayeskern"  # extra DataTree group holding losses in a saved file
 _ATTR_PREFIX = "bayeskern_"
 
@@ -320,6 +322,16 @@ class Fit:
         """Read a fit written by :meth:`save`. The result has ``model=None``."""
         import arviz as az
 
+        # Refuse a missing file or a non-HDF5 one here, naming the path, before h5py's "file signature not found".
+        if not os.path.isfile(os.fspath(path)):
+            raise FileNotFoundError(f"Fit.load: no file at {os.fspath(path)!r} (expected a fit written by Fit.save)")
+        with open(os.fspath(path), "rb") as fh:
+            magic = fh.read(8)
+        if magic != b"\x89HDF\r\n\x1a\n":
+            hint = " (it is a zip/.npz archive: an optimiser from Optimizer.save? use Optimizer.load)" \
+                if magic[:4] == b"PK\x03\x04" else ""
+            raise ValueError(f"Fit.load: {os.fspath(path)!r} is not a fit written by Fit.save: expected a "
+                             f"netCDF-4 (HDF5) file{hint}")
         dt = az.from_netcdf(os.fspath(path), engine="h5netcdf")
         try:
             dt.load()
@@ -347,7 +359,60 @@ class Fit:
             dt.close()
         return fit
 
-    def __repr__(self) -> str:
-        sites = ", ".join(f"{k}{tuple(v.shape[2:]) if v.ndim > 2 else ''}" for k, v in self.samples_by_chain.items())
-        return f"Fit(method={self.method!r}, chains={self.num_chains}, draws={self.num_draws}, sites=[{sites}])"
+    # ------------------------------------------------------------ display
+    def _display_facts(self) -> dict[str, str]:
+        """Cheap facts only: nothing here computes a log likelihood or a diagnostic."""
+        sites = ", ".join(
+            f"{k}{shape_str(v.shape[2:]) if v.ndim > 2 else ''}" for k, v in self.samples_by_chain.items()
+        )
+        if self._log_likelihood is not None:
+            ll = "yes (" + ", ".join(self._log_likelihood) + ")"
+        elif self.model is not None and self.observed_data:
+            ll = "computed on first use"
+        else:
+            ll = "no"
+        facts = {"method": repr(self.method), "draws": f"{self.num_chains} chains x {self.num_draws}",
+                 "sites": f"[{sites}]", "log_likelihood": ll}
+        hint = []
+        if "diverging" in self.sample_stats:
+            hint.append(f"{int(np.sum(self.sample_stats['diverging']))} divergences")
+        if "reached_max_tree_depth" in self.sample_stats:
+            hint.append(f"{int(np.sum(self.sample_stats['reached_max_tree_depth']))} max-tree-depth hits")
+        if hint:
+            facts["sampler"] = ", ".join(hint) + " (full verdict: bayeskern.diagnostics.check(fit))"
+        return facts
 
+    def __repr__(self) -> str:
+        """``Fit(method='nuts', draws=2 chains x 500, sites=[ell, noise, f(3,)], log_likelihood=..., sampler=...)``."""
+        facts = self._display_facts()
+        if "sampler" in facts:
+            facts["sampler"] = facts["sampler"].split(" (full verdict")[0]
+        return call_repr("Fit", facts)
+
+    def _repr_html_(self) -> str:
+        """A small HTML table: method, chains x draws, each site's shape, log likelihood, sampler hint (Jupyter)."""
+        facts = self._display_facts()
+        rows = {k: v for k, v in facts.items() if k != "sites"}
+        for k, v in self.samples_by_chain.items():
+            rows[f"site {k}"] = shape_str(v.shape[2:])
+        if self.observed_data:
+            rows["observed"] = ", ".join(f"{k}{shape_str(v.shape)}" for k, v in self.observed_data.items())
+        return html_table("Fit", rows)
+
+
+def _check_fit_file(path: str) -> None:
+    """Refuse, with the path and what was expected, a file :meth:`Fit.load` cannot read."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"Fit.load: no file at {path!r}")
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    if head.startswith(b"PK"):
+        raise ValueError(
+            f"Fit.load: {path!r} is not a fit written by Fit.save: it is a zip/npz archive "
+            "(a Bayesian-optimisation state? read it with bayeskern.optimize.Optimizer.load)"
+        )
+    if head != b"\x89HDF\r\n\x1a\n":
+        raise ValueError(
+            f"Fit.load: {path!r} is not a fit written by Fit.save: expected a netCDF-4 (HDF5) file, "
+            f"which starts with the bytes b'\\x89HDF', got {head[:4]!r}"
+        )

@@ -39,6 +39,7 @@ from bayeskern._checks import (
     check_positive,
     is_concrete,
 )
+from bayeskern._display import call_repr, html_table, shape_str, short
 from bayeskern.kernels.distances import scaled_squared_distance
 
 _CONSTRAINTS = ("positive", "nonnegative", "real")
@@ -285,16 +286,30 @@ class Kernel:
 
         return Warped(self, transform)
 
-    def __repr__(self) -> str:
-        parts = []
-        for n in self._leaf_names():
-            v = getattr(self, n)
-            parts.append(f"{n}={_short(v)}")
+    # -- display -------------------------------------------------------
+    def _display_parts(self) -> tuple[list[str], dict[str, str]]:
+        """``(positional, fields)`` strings describing this kernel (composites override)."""
+        fields = {n: short(getattr(self, n)) for n in self._leaf_names()}
         for n in self._static_names():
             v = getattr(self, n)
             if v is not None:
-                parts.append(f"{n}={v!r}")
-        return f"{type(self).__name__}({', '.join(parts)})"
+                fields[n] = short(v) if not callable(v) else getattr(v, "__name__", type(v).__name__)
+        return [], fields
+
+    def __repr__(self) -> str:
+        """``Matern52(lengthscale=0.5, variance=1.2)``; arrays as short lists or shapes, tracers as ``<traced (d,)>``."""
+        positional, fields = self._display_parts()
+        return call_repr(type(self).__name__, fields, positional)
+
+    def _repr_html_(self) -> str:
+        """A small HTML table of the hyperparameters (Jupyter)."""
+        positional, fields = self._display_parts()
+        rows = {f"component {i + 1}": p for i, p in enumerate(positional)}
+        rows.update(fields)
+        batch = self.batch_shape
+        if batch:
+            rows["batch shape"] = shape_str(batch)
+        return html_table(type(self).__name__, rows)
 
 
 class Stationary(Kernel):
@@ -416,12 +431,3 @@ def _check_scalar(name, value, owner, batch: bool = False):
         return
     hint = f"; {_BATCH_HINT.format(form='(*batch, 1)')}" if batch else ""
     raise ValueError(f"{owner}: {name} must be a scalar, got shape {shape}{hint}")
-
-
-def _short(v):
-    if isinstance(v, Kernel):
-        return repr(v)
-    if not is_concrete(v):
-        return "<traced>"
-    a = np.asarray(v)
-    return f"{a.item():.4g}" if a.ndim == 0 else np.array2string(a, precision=4, threshold=6)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Callable
 
 from bayeskern._checks import as_inputs
+from bayeskern._display import short
 from bayeskern.kernels.base import Kernel, _check_scalar, _over_batch, _validated
 
 
@@ -32,8 +33,8 @@ class _Binary(Kernel):
 class Sum(_Binary):
     """``k1 + k2``."""
 
-    def __repr__(self):
-        return f"({self.k1!r} + {self.k2!r})"
+    def _display_parts(self):
+        return [repr(k) for k in self.components], {}
 
     @_over_batch
     def __call__(self, X1, X2=None):
@@ -55,8 +56,8 @@ class Sum(_Binary):
 class Product(_Binary):
     """``k1 * k2`` (elementwise product of Gram matrices)."""
 
-    def __repr__(self):
-        return f"({self.k1!r} * {self.k2!r})"
+    def _display_parts(self):
+        return [repr(k) for k in self.components], {}
 
     @_over_batch
     def __call__(self, X1, X2=None):
@@ -89,6 +90,9 @@ class Scaled(Kernel):
 
     def _leaf_names(self):
         return ("kernel", "scale")
+
+    def _display_parts(self):
+        return [repr(self.kernel)], {"scale": short(self.scale)}
 
     @property
     def stationary(self):  # type: ignore[override]
@@ -124,6 +128,9 @@ class Warped(Kernel):
 
     def _static_names(self):
         return ("transform", "active_dims")
+
+    def _display_parts(self):
+        return [repr(self.kernel)], {"transform": getattr(self.transform, "__name__", type(self.transform).__name__)}
 
     def _apply(self, X):
         return None if X is None else self.transform(as_inputs(X))
