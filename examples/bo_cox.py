@@ -1,6 +1,9 @@
 """Cox-process Bayesian optimisation: find where events concentrate by opening one window at a time.
 
-Run: ``python examples/bo_cox.py [--windows 12] [--out bo_cox.png]``.
+Run: ``python examples/bo_cox.py [--windows 12] [--quick] [--out DIR] [--seed S]``
+(``--quick``: 6 windows, snapshots after 3 and 6). Writes ``DIR/bo_cox.png``
+and ``DIR/result.json`` (located peak, true peak 0.72); default ``DIR`` is
+``./bo_cox-output``.
 
 A simulated 1-D intensity (a broad bump and a narrow, higher one) is searched
 with ``CoxSearch`` (UCB on the window-averaged log intensity). Each
@@ -12,23 +15,30 @@ opened so far, and the acquisition over candidate window centres.
 
 from __future__ import annotations
 
-import argparse
+import sys
+from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt
-import numpy as np
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 
-import bayeskern  # noqa: F401
-from bayeskern.optimize import CoxSearch
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere: find models/
+
+import bayeskern  # noqa: E402,F401
+from bayeskern.optimize import CoxSearch  # noqa: E402
+from models import _cli  # noqa: E402
+
+#: Location of the narrow, higher bump of the true intensity.
+PEAK = 0.72
 
 
-def intensity(x):
-    return 20 + 400 * np.exp(-0.5 * ((x - 0.72) / 0.03) ** 2) + 150 * np.exp(-0.5 * ((x - 0.25) / 0.05) ** 2)
+def intensity(x: np.ndarray) -> np.ndarray:
+    return 20 + 400 * np.exp(-0.5 * ((x - PEAK) / 0.03) ** 2) + 150 * np.exp(-0.5 * ((x - 0.25) / 0.05) ** 2)
 
 
-def observe(window, rng, lmax=570.0):
+def observe(window: np.ndarray, rng: np.random.Generator, lmax: float = 570.0) -> np.ndarray:
     """Events of the inhomogeneous Poisson process in ``window`` by thinning (Lewis & Shedler 1979)."""
     lo, hi = window[0]
     n = rng.poisson(lmax * (hi - lo))
@@ -36,14 +46,20 @@ def observe(window, rng, lmax=570.0):
     return x[rng.uniform(size=n) < intensity(x) / lmax][:, None]
 
 
-def main(windows=12, out="bo_cox.png", snapshots=(3, 6, 12)):
-    rng = np.random.default_rng(0)
-    s = CoxSearch([[0.0, 1.0]], 0.05, acquisition="ucb", seed=0)
+def main(*, windows: int | None = None, quick: bool = False, snapshots: tuple[int, ...] | None = None,
+         seed: int = 0, out: str = "bo_cox-output") -> dict:
+    """Open ``windows`` windows; returns the located peak, its distance to the true one and the event counts."""
+    windows = windows or (6 if quick else 12)
+    snapshots = tuple(snapshots or ((3, 6) if quick else (3, 6, 12)))
+    rng = np.random.default_rng(seed)
+    s = CoxSearch([[0.0, 1.0]], 0.05, acquisition="ucb", seed=seed)
+    counts = []
     snaps = {}
     for k in range(1, windows + 1):
         w = s.ask()
         ev = observe(w, rng)
         s.tell(w, ev)
+        counts.append(len(ev))
         post = s.fit()
         print(f"window {k:2d}: [{w[0, 0]:.3f}, {w[0, 1]:.3f}]  {len(ev):3d} events  best {s.best()[0]:.3f}")
         if k in snapshots:
@@ -69,13 +85,19 @@ def main(windows=12, out="bo_cox.png", snapshots=(3, 6, 12)):
         axes[1, j].plot(s.candidates[:, 0], score, "C2")
         axes[1, j].set(xlabel="window centre", ylabel="UCB of window log intensity")
     fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    print(f"located peak at {s.best()[0]:.3f} (true 0.72); figure written to {out}")
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    fig.savefig(folder / "bo_cox.png", dpi=110)
+    plt.close(fig)
+    best = float(np.ravel(s.best()[0])[0])
+    result = {"windows": windows, "located_peak": best, "true_peak": PEAK, "error": abs(best - PEAK),
+              "events_per_window": counts}
+    _cli.write_result(folder, result)
+    print(f"located peak at {best:.3f} (true {PEAK}); figure written to {folder / 'bo_cox.png'}")
+    return result
 
 
 if __name__ == "__main__":
-    p = argparse.ArgumentParser()
-    p.add_argument("--windows", type=int, default=12)
-    p.add_argument("--out", default="bo_cox.png")
-    a = p.parse_args()
-    main(a.windows, a.out)
+    p = _cli.parser(__doc__, "bo_cox")
+    p.add_argument("--windows", type=int, default=None, help="windows to open (default 12; --quick 6)")
+    _cli.run(main, p)
