@@ -13,6 +13,7 @@ import dataclasses
 
 import numpy as np
 
+from bayeskern._counts import as_count
 from bayeskern.cox.windows import _as_points, as_window
 
 __all__ = ["Grid", "bin_events", "check_events", "make_grid"]
@@ -176,10 +177,13 @@ def make_grid(window, shape, *, exposure=None, mask=None) -> Grid:
     """
     window = as_window(window)
     dims = window.dim
-    shape = (int(shape),) * dims if np.ndim(shape) == 0 else tuple(int(s) for s in shape)
+    if np.ndim(shape) == 0:
+        shape = (as_count(shape, "shape (cells per axis)"),) * dims
+    else:
+        shape = tuple(as_count(s, f"shape[{i}] (cells on axis {i})") for i, s in enumerate(shape))
     if len(shape) != dims or any(s < 1 for s in shape):
         raise ValueError(f"shape must give {dims} positive cell counts, got {shape}")
-    edges = tuple(np.linspace(a, b, m + 1) for (a, b), m in zip(window.bounds, shape))
+    edges = tuple(np.linspace(a, b, m + 1) for (a, b), m in zip(window.bounds, shape, strict=True))
     lo, hi = _cell_boxes(edges)
     expo = window.box_measure(lo, hi)
     N = int(np.prod(shape))

@@ -12,7 +12,13 @@
 * :mod:`bayeskern.optimize.test_functions`: Branin, Hartmann-6, Ackley.
 """
 
-from bayeskern.optimize.acqf import Analytic, MaxValueEntropy, MonteCarlo, NoisyEI, Thompson
+from bayeskern.optimize.acqf import (
+    Analytic,
+    MaxValueEntropy,
+    MonteCarlo,
+    NoisyEI,
+    Thompson,
+)
 from bayeskern.optimize.acquisitions import (
     expected_improvement,
     log_expected_improvement,

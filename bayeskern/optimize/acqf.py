@@ -61,9 +61,9 @@ class _Acq:
     @classmethod
     def tree_unflatten(cls, aux, leaves):
         obj = object.__new__(cls)
-        for f, v in zip(cls._data, leaves):
+        for f, v in zip(cls._data, leaves, strict=True):
             setattr(obj, f, v)
-        for f, v in zip(cls._static, aux):
+        for f, v in zip(cls._static, aux, strict=True):
             setattr(obj, f, v)
         return obj
 

@@ -41,6 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import ndtr
 
+from bayeskern._counts import as_count
 from bayeskern.optimize.cox_surrogate import CoxPosterior, CoxSurrogate
 
 __all__ = ["COX_ACQUISITIONS", "CoxSearch", "window_scores"]
@@ -98,7 +99,7 @@ class CoxSearch:
         self.bounds, self.d, self.half_width, self.acquisition = b, d, hw, acquisition
         self.beta, self.seed, self.surrogate = float(beta), int(seed), surrogate
         nc = num_candidates or (surrogate.shape[0] if d == 1 else min(surrogate.shape[0], 16))
-        axes = [np.linspace(lo + h, hi - h, int(nc)) for (lo, hi), h in zip(b, hw)]
+        axes = [np.linspace(lo + h, hi - h, as_count(nc, "num_candidates")) for (lo, hi), h in zip(b, hw, strict=True)]
         self.candidates = np.array(list(itertools.product(*axes)))  # (W, d) window centres
         # Cell-window overlaps (W, G): exact box intersections from bayeskern.cox.grid.
         self.cover = np.stack([surrogate.window_exposure(self.window(c)) for c in self.candidates])

@@ -45,6 +45,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from bayeskern._counts import as_count
 from bayeskern.cox.grid import make_grid
 from bayeskern.cox.likelihood import binned_log_likelihood
 from bayeskern.cox.links import get_link
@@ -146,6 +147,8 @@ class CoxSurrogate:
         if link not in COX_LINKS:
             raise ValueError(f"link must be one of {COX_LINKS}, got {link!r}")
         d = b.shape[0]
+        grid = as_count(grid, "grid")
+        num_basis = None if num_basis is None else as_count(num_basis, "num_basis")
         if int(grid) < 4 or (field == "dense" and int(grid) ** d > 1024) or int(grid) ** d > 16384:
             raise ValueError(f"grid must be >= 4 with grid**d <= 1024 cells (dense) or <= 16384 (hsgp); got "
                              f"grid={grid}, d={d}, field={field!r}")

@@ -27,6 +27,8 @@ import numpy as np
 import optax
 from scipy.stats import qmc
 
+from bayeskern._counts import as_count
+
 __all__ = ["maximize_acquisition", "raw_candidates"]
 
 
@@ -65,6 +67,9 @@ def maximize_acquisition(acq, d: int, key, *, q: int = 1, num_restarts: int = 8,
     Returns:
         ``(Z, value)``: the best batch ``(q, d)`` and its acquisition value(s).
     """
+    q, num_restarts = as_count(q, "q"), as_count(num_restarts, "num_restarts")
+    raw_samples = as_count(raw_samples, "raw_samples")
+    steps = as_count(steps, "steps", minimum=0)
     if q < 1 or num_restarts < 1 or raw_samples < num_restarts:
         raise ValueError(f"need q >= 1, num_restarts >= 1 and raw_samples >= num_restarts; got q={q}, "
                          f"num_restarts={num_restarts}, raw_samples={raw_samples}")

@@ -22,11 +22,39 @@ not used to fit the surrogate — unless ``failure_policy="worst"``, where it is
 imputed with the worst finite value seen so far (which steers the search
 away from regions that fail). Points outside ``bounds`` are rejected with a
 ``ValueError``.
+
+**Pending points (asynchronous workers).** Every point ``ask`` returns is
+*pending* until a ``tell`` reports it (in any order, alone or with others;
+a told row matches a pending point within ``1e-9`` of the box width per
+coordinate). Later asks never return a pending point again: in the initial
+design they continue the Sobol sequence past the pending points; after it,
+the surrogate is conditioned on the pending points fantasised at its
+posterior mean ("kriging believer", Ginsbourger et al. 2010) -- the
+hyperparameters are fitted to real evaluations only -- so the acquisition
+looks elsewhere. ``tell`` also accepts points that were never asked
+(evaluations made outside the loop); they are recorded like any other.
+``cancel_pending`` drops pending points whose evaluation will never come.
+Pending points are saved and restored by ``save``/``load``. The model takes
+over from the design once ``num_initial`` points are told or pending and at
+least 2 successful evaluations are told.
+
+**Scaling.** Outputs are standardised after dividing by ``max |y|``, so
+values of any finite magnitude (``1e200``, ``1e-200``) give the same
+standardised targets as moderate ones (plain ``mean``/``std`` overflow or
+underflow there).
+
+**Repeated points.** With a fixed surrogate noise (``GPSurrogate(noise=...)``)
+a point told again with a clearly different value is warned about: the model
+averages such values as if they were nearly exact.
+
+**Counts** (``q``, ``num_initial``, ``num_mc``, ...) must be integers (NumPy
+integers and integral floats accepted); ``2.5`` is refused, not truncated.
 """
 
 from __future__ import annotations
 
 import json
+import warnings
 from typing import NamedTuple
 
 import jax
@@ -34,8 +62,17 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.stats import qmc
 
+from bayeskern._counts import as_count
 from bayeskern.features.pathwise import pathwise_posterior
-from bayeskern.optimize.acqf import ANALYTIC, MC, Analytic, MaxValueEntropy, MonteCarlo, NoisyEI, Thompson
+from bayeskern.optimize.acqf import (
+    ANALYTIC,
+    MC,
+    Analytic,
+    MaxValueEntropy,
+    MonteCarlo,
+    NoisyEI,
+    Thompson,
+)
 from bayeskern.optimize.maximize import maximize_acquisition, raw_candidates
 from bayeskern.optimize.surrogate import GPSurrogate, pad_data
 
@@ -44,6 +81,38 @@ __all__ = ["ACQUISITIONS", "BOState", "Optimizer"]
 ACQUISITIONS = ANALYTIC + MC + ("qnei", "thompson", "mes")
 INFERENCE = ("map", "nuts")
 FAILURE_POLICIES = ("ignore", "worst")
+
+
+def _html_table(title: str, rows) -> str:
+    """A small HTML table of ``(label, text)`` rows (escaped) under a bold title."""
+    import html
+
+    body = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
+                   for k, v in rows)
+    return f"<div><b>{html.escape(title)}</b><table>{body}</table></div>"
+
+
+def _standardise(y: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """``((y - loc) / scale, loc, scale)`` computed without overflow or underflow.
+
+    ``y.mean()`` / ``y.std()`` overflow for ``|y| ~ 1e200`` (the squares are infinite: all targets
+    became 0) and underflow for ``|y| ~ 1e-200`` (std 0: the targets stayed ~1e-200, a flat model).
+    Dividing by ``max |y|`` first keeps every intermediate in ``[-1, 1]``; the standardised targets
+    are those of the exact arithmetic. ``scale`` (reported, not used for the targets) may be inf.
+    """
+    if y.size == 0:
+        return y, 0.0, 1.0
+    m = float(np.max(np.abs(y)))
+    if m == 0.0:
+        return y.copy(), 0.0, 1.0
+    y1 = y / m
+    loc1, sd1 = float(y1.mean()), float(y1.std())
+    sd1 = sd1 if sd1 > 0 else 1.0
+    out = (y1 - loc1) / sd1
+    if not np.all(np.isfinite(out)):  # not reachable for finite y; a guard against a silent wrong model
+        raise ValueError(f"the objective values y could not be standardised (max |y| = {m:g}); rescale y")
+    with np.errstate(over="ignore"):
+        return out, loc1 * m, sd1 * m
 
 
 class BOState(NamedTuple):
@@ -99,28 +168,26 @@ class Optimizer:
             raise ValueError(f"failure_policy must be one of {FAILURE_POLICIES}, got {failure_policy!r}")
         if not isinstance(seed, (int, np.integer)):
             raise ValueError(f"seed must be an integer, got {seed!r}")
-        for name, v in dict(num_mc=num_mc, num_restarts=num_restarts, raw_samples=raw_samples, chunk=chunk,
-                            pad_to=pad_to, nuts_samples=nuts_samples, nuts_thinning=nuts_thinning).items():
-            if int(v) < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v}")
+        counts = dict(num_mc=num_mc, num_restarts=num_restarts, raw_samples=raw_samples, chunk=chunk, pad_to=pad_to,
+                      nuts_samples=nuts_samples, nuts_thinning=nuts_thinning)
+        counts = {name: as_count(v, name) for name, v in counts.items()}
+        counts.update(steps=as_count(steps, "steps", minimum=0), nuts_warmup=as_count(nuts_warmup, "nuts_warmup", minimum=0))
         if surrogate is not None and not isinstance(surrogate, GPSurrogate):
             raise ValueError(f"surrogate must be a GPSurrogate, got {type(surrogate).__name__}")
         self.bounds = b
         self.d = b.shape[0]
         self.seed, self.minimize, self.acquisition, self.inference = int(seed), bool(minimize), acquisition, inference
         self.surrogate = surrogate or GPSurrogate()
-        self.num_initial = 2 * (self.d + 1) if num_initial is None else int(num_initial)
-        if self.num_initial < 1:
-            raise ValueError(f"num_initial must be >= 1, got {num_initial}")
-        self.settings = dict(beta=float(beta), num_mc=int(num_mc), num_restarts=int(num_restarts),
-                             raw_samples=int(raw_samples), steps=int(steps), nuts_warmup=int(nuts_warmup),
-                             nuts_samples=int(nuts_samples), nuts_thinning=int(nuts_thinning), chunk=int(chunk),
-                             pad_to=int(pad_to))
+        self.num_initial = 2 * (self.d + 1) if num_initial is None else as_count(num_initial, "num_initial")
+        self.settings = dict(beta=float(beta), **{k: counts[k] for k in (
+            "num_mc", "num_restarts", "raw_samples", "steps", "nuts_warmup", "nuts_samples", "nuts_thinning", "chunk",
+            "pad_to")})
         self.failure_policy = failure_policy
         if state is None:
             state = BOState(jnp.zeros((0, self.d)), jnp.zeros((0,)), jnp.zeros((0,), bool),
                             jax.random.PRNGKey(self.seed))
         self.state = state
+        self.pending = np.zeros((0, self.d))  # asked, not yet told (original units)
         self.last = None  # diagnostics of the last model-based ask (params, cache, scaling)
 
     # -- scaling -----------------------------------------------------------------
@@ -140,26 +207,63 @@ class Optimizer:
             y[failed] = y[~failed].min()
             failed = np.zeros_like(failed)
         X, y = X[~failed], y[~failed]
-        loc, scale = (y.mean(), y.std()) if y.size else (0.0, 1.0)
-        scale = scale if scale > 0 else 1.0
-        return np.asarray(self.to_unit(X)), (y - loc) / scale, loc, scale
+        yu, loc, scale = _standardise(y)
+        return np.asarray(self.to_unit(X)), yu, loc, scale
 
     # -- ask / tell ---------------------------------------------------------------
     def ask(self, q: int = 1):
         """Propose ``q`` points ``(q, d)`` in the original units."""
-        if not isinstance(q, (int, np.integer)) or q < 1:
-            raise ValueError(f"q must be a positive integer, got {q!r}")
+        q = as_count(q, "q")
         key, k_fit, k_acq = jax.random.split(self.state.key, 3)
         self.state = self.state._replace(key=key)
         Xu, yu, loc, scale = self._training_data()
-        if Xu.shape[0] < self.num_initial:
-            n = self.state.X.shape[0]
+        n_pending = self.pending.shape[0]
+        if Xu.shape[0] + n_pending < self.num_initial or Xu.shape[0] < 2:
+            # Initial design: the Sobol sequence continues past every told and pending point.
+            n = self.state.X.shape[0] + n_pending
             sob = qmc.Sobol(self.d, scramble=True, seed=self.seed)
             if n:
                 sob.fast_forward(n)
-            return np.asarray(self.from_unit(sob.random(q)))
-        U = self._propose(Xu, yu, q, k_fit, k_acq)
-        return np.asarray(self.from_unit(U))
+            X = np.asarray(self.from_unit(sob.random(q)))
+        else:
+            U = self._propose(Xu, yu, q, k_fit, k_acq, np.asarray(self.to_unit(self.pending)))
+            X = np.asarray(self.from_unit(U))
+        self.pending = np.concatenate([self.pending, X])
+        return X
+
+    def cancel_pending(self, X=None) -> None:
+        """Forget pending points ``X`` ``(m, d)`` (all of them when None) whose evaluations will not be told."""
+        if X is None:
+            self.pending = np.zeros((0, self.d))
+            return
+        X = self._as_rows(X)
+        before = self.pending
+        found = self._match_pending(X)
+        if not np.all(found >= 0):
+            self.pending = before
+            missing = X[found < 0].tolist()
+            raise ValueError(f"cancel_pending: X rows {missing} are not pending points; nothing was cancelled")
+
+    def _as_rows(self, X) -> np.ndarray:
+        X = np.asarray(X, dtype=float)
+        if X.ndim == 1:
+            X = X[:, None] if self.d == 1 else X[None, :]
+        if X.ndim != 2 or X.shape[1] != self.d:
+            raise ValueError(f"X must have shape (q, {self.d}), got {X.shape}")
+        return X
+
+    def _match_pending(self, X) -> np.ndarray:
+        """For each row of ``X``, the index of the pending point it matches (-1 if none); matched ones removed."""
+        tol = 1e-9 * (self.bounds[:, 1] - self.bounds[:, 0])
+        out = np.full(X.shape[0], -1)
+        keep = np.ones(self.pending.shape[0], bool)
+        for r, x in enumerate(X):
+            hit = np.flatnonzero(keep & np.all(np.abs(self.pending - x) <= tol, axis=1))
+            if hit.size:
+                out[r] = hit[0]
+                keep[hit[0]] = False
+        self.pending = self.pending[keep]
+        return out
 
     def fit(self, key=None):
         """Fit the surrogate to the current data -> ``(params, cache, (X, y, mask))`` (unit/standardised)."""
@@ -177,9 +281,18 @@ class Optimizer:
                                              num_samples=s["nuts_samples"], thinning=s["nuts_thinning"])
         return params, self.surrogate.cache(params, X, y, mask), (X, y, mask)
 
-    def _propose(self, Xu, yu, q, k_fit, k_acq):
+    def _propose(self, Xu, yu, q, k_fit, k_acq, pending=None):
         s = self.settings
         params, cache, (X, y, mask) = self._fit(Xu, yu, k_fit)
+        if pending is not None and pending.shape[0]:
+            # Kriging believer: pending points join the data at the posterior mean (averaged over draws),
+            # with the hyperparameters fitted to the real evaluations only.
+            fantasy = np.asarray(jnp.mean(self.surrogate.predict(cache, jnp.asarray(pending))[0], axis=0))
+            Xu_all, yu_all = np.concatenate([Xu, pending]), np.concatenate([yu, fantasy])
+            X, y, mask = pad_data(Xu_all, yu_all, s["pad_to"])
+            cache = self.surrogate.cache(params, X, y, mask)
+        else:
+            Xu_all, yu_all = Xu, yu
         k_base, k_opt, k_path = jax.random.split(k_acq, 3)
         best = float(yu.max())
         kind = self.acquisition
@@ -198,9 +311,9 @@ class Optimizer:
         elif kind == "qnei":
             acq = NoisyEI(self.surrogate, cache, jax.random.normal(k_base, (s["num_mc"], X.shape[0] + q)), chunk)
         elif kind == "thompson":
-            acq = Thompson(self._paths(params, Xu, yu, q, k_path))
+            acq = Thompson(self._paths(params, Xu_all, yu_all, q, k_path))
         else:
-            acq = MaxValueEntropy(self.surrogate, cache, self._max_values(params, Xu, yu, k_path), chunk)
+            acq = MaxValueEntropy(self.surrogate, cache, self._max_values(params, Xu_all, yu_all, k_path), chunk)
         Z, value = maximize_acquisition(acq, self.d, k_opt, q=q, num_restarts=s["num_restarts"],
                                         raw_samples=s["raw_samples"], steps=s["steps"],
                                         separable=acq.separable, extra_candidates=local)
@@ -237,7 +350,11 @@ class Optimizer:
         return jnp.maximum(vals.max(axis=1), yu.max() + 1e-6)
 
     def tell(self, X, y):
-        """Record evaluations ``X`` ``(q, d)`` (original units) and ``y`` ``(q,)`` (NaN/inf = failed)."""
+        """Record evaluations ``X`` ``(q, d)`` (original units) and ``y`` ``(q,)`` (NaN/inf = failed).
+
+        Rows matching pending points (see the module docstring) resolve them, in any order; rows
+        that were never asked are accepted too (external evaluations) and recorded the same way.
+        """
         X = np.asarray(X, dtype=float)
         y = np.asarray(y, dtype=float)
         if X.ndim == 1 and self.d == 1:
@@ -258,10 +375,39 @@ class Optimizer:
             raise ValueError(f"X rows {np.flatnonzero(outside).tolist()} lie outside bounds {self.bounds.tolist()}")
         X = np.clip(X, lo, hi)
         failed = ~np.isfinite(y)
+        if self.surrogate.noise is not None:
+            self._warn_conflicting_repeats(X, y, failed)
+        self._match_pending(X)
         st = self.state
         self.state = st._replace(X=jnp.concatenate([st.X, jnp.asarray(X)]),
                                  y=jnp.concatenate([st.y, jnp.asarray(y)]),
                                  failed=jnp.concatenate([st.failed, jnp.asarray(failed)]))
+
+    def _warn_conflicting_repeats(self, X, y, failed):
+        """Warn when a point is told again with a clearly different value while the surrogate's noise is fixed."""
+        Xa = np.concatenate([np.asarray(self.state.X), X])
+        ya = np.concatenate([np.asarray(self.state.y), y])
+        ok = np.concatenate([~np.asarray(self.state.failed), ~failed])
+        Xa, ya = Xa[ok], ya[ok]
+        n_old = int(ok[: self.state.X.shape[0]].sum())
+        if Xa.shape[0] < 2:
+            return
+        _, inv = np.unique(Xa, axis=0, return_inverse=True)
+        inv = inv.reshape(-1)
+        _, _, scale = _standardise(-ya if self.minimize else ya)
+        tol = 10.0 * np.sqrt(self.surrogate.noise) * scale
+        for g in set(inv[n_old:].tolist()):
+            vals = ya[inv == g]
+            if vals.size > 1 and np.ptp(vals) > tol:
+                warnings.warn(
+                    f"Optimizer.tell: the point {Xa[inv == g][0].tolist()} was told with different values "
+                    f"{vals.tolist()}, but the surrogate's noise variance is fixed at {self.surrogate.noise:g} "
+                    "(standardised units), so the model will average them as if nearly exact. For a noisy "
+                    "objective learn the noise (GPSurrogate(noise=None)) or fix a larger noise variance",
+                    UserWarning,
+                    stacklevel=3,
+                )
+                return
 
     # -- results -----------------------------------------------------------------
     def best(self):
@@ -272,6 +418,24 @@ class Optimizer:
         yy = np.where(failed, np.inf if self.minimize else -np.inf, y)
         i = int(np.argmin(yy) if self.minimize else np.argmax(yy))
         return X[i], float(y[i])
+
+    # -- display -------------------------------------------------------------------
+    def _summary(self) -> list[tuple[str, str]]:
+        X, y, failed = (np.asarray(a) for a in self.state[:3])
+        rows = [("bounds", f"{self.d}-D box"), ("objective", "minimise" if self.minimize else "maximise"),
+                ("acquisition", self.acquisition), ("inference", self.inference),
+                ("told", f"{X.shape[0]} ({int(failed.sum())} failed)"), ("pending", str(self.pending.shape[0]))]
+        if (~failed).any():
+            x, yb = self.best()
+            where = f" at {np.array2string(x, precision=4)}" if self.d <= 4 else ""
+            rows.append(("best", f"{yb:.6g}{where}"))
+        return rows
+
+    def __repr__(self) -> str:
+        return "Optimizer(" + ", ".join(f"{k}={v}" for k, v in self._summary()) + ")"
+
+    def _repr_html_(self) -> str:
+        return _html_table("Optimizer", self._summary())
 
     # -- persistence -----------------------------------------------------------
     def config(self) -> dict:
@@ -284,15 +448,31 @@ class Optimizer:
         st = self.state
         np.savez(path, X=np.asarray(st.X), y=np.asarray(st.y), failed=np.asarray(st.failed),
                  key=np.asarray(jax.random.key_data(st.key) if jnp.issubdtype(st.key.dtype, jax.dtypes.prng_key)
-                                else st.key), config=np.asarray(json.dumps(self.config())))
+                                else st.key), config=np.asarray(json.dumps(self.config())), pending=self.pending)
         return path
 
     @classmethod
     def load(cls, path) -> Optimizer:
         """Rebuild an optimiser saved by :meth:`save`; it continues exactly where the saved one stopped."""
+        import os
+        import zipfile
+
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"Optimizer.load: no file at {os.fspath(path)!r} (expected Optimizer.save's .npz)")
+        if not zipfile.is_zipfile(path):
+            raise ValueError(f"Optimizer.load: {os.fspath(path)!r} is not an optimiser saved by Optimizer.save "
+                             "(expected a .npz archive; a fit from Fit.save is read by Fit.load)")
         with np.load(path, allow_pickle=False) as f:
+            missing = sorted({"config", "X", "y", "failed", "key"} - set(f.files))
+            if missing:
+                raise ValueError(f"Optimizer.load: {os.fspath(path)!r} is a .npz archive but not an optimiser "
+                                 f"saved by Optimizer.save (missing {missing})")
             cfg = json.loads(str(f["config"]))
             state = BOState(jnp.asarray(f["X"]), jnp.asarray(f["y"]), jnp.asarray(f["failed"]),
                             jnp.asarray(f["key"]))
+            pending = np.asarray(f["pending"]) if "pending" in f.files else None
         cfg["surrogate"] = GPSurrogate(**cfg["surrogate"])
-        return cls(cfg.pop("bounds"), state=state, **cfg)
+        opt = cls(cfg.pop("bounds"), state=state, **cfg)
+        if pending is not None:
+            opt.pending = pending.reshape(-1, opt.d)
+        return opt

@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from bayeskern._counts import as_count
 from bayeskern.linalg import cholesky
 from bayeskern.quadrature.embeddings import embed
 from bayeskern.quadrature.measures import Empirical, Measure
@@ -91,6 +92,7 @@ def maximize(acq, measure: Measure, *, starts: int = 16, steps: int = 100, learn
     compared with the optimised ones, so the result is never worse than the
     best start). An :class:`Empirical` measure is searched exhaustively.
     """
+    starts, steps = as_count(starts, "starts"), as_count(steps, "steps", minimum=0)
     if isinstance(measure, Empirical):
         vals = jax.vmap(acq)(measure.points)
         i = int(jnp.argmax(vals))
@@ -159,6 +161,8 @@ def select_batch(kernel, measure: Measure, X, batch_size: int, *, kind: str = "i
     not on its values.
     """
     X = jnp.asarray(X).reshape(-1, measure.dim)
+    batch_size = as_count(batch_size, "batch_size")
+    starts, steps = as_count(starts, "starts"), as_count(steps, "steps", minimum=0)
     new = []
     for j in range(batch_size):
         cur = jnp.concatenate([X] + [p[None] for p in new]) if new else X
@@ -215,7 +219,9 @@ def kernel_herding(kernel, measure: Measure, num: int, *, candidates: int = 2048
         candidates: size of the Sobol candidate set.
         seed: scrambling seed of the candidates.
     """
-    C = measure.points if isinstance(measure, Empirical) else sobol(measure, candidates, seed=seed)
+    num = as_count(num, "num")
+    C = measure.points if isinstance(measure, Empirical) else sobol(measure, as_count(candidates, "candidates"),
+                                                                    seed=seed)
     if not 1 <= num <= C.shape[0]:
         raise ValueError(f"num must be between 1 and the number of candidates ({C.shape[0]}), got {num}")
     z = embed(kernel, measure, C, warn=False).z

@@ -31,7 +31,19 @@ import jax.numpy as jnp
 import numpy as np
 
 from bayeskern._checks import is_concrete
-from bayeskern.kernels import RBF, Constant, Kernel, Matern12, Matern32, Matern52, Product, Scaled, Sum, White
+from bayeskern._counts import as_count
+from bayeskern.kernels import (
+    RBF,
+    Constant,
+    Kernel,
+    Matern12,
+    Matern32,
+    Matern52,
+    Product,
+    Scaled,
+    Sum,
+    White,
+)
 from bayeskern.quadrature.measures import Empirical, Gaussian, Measure, Uniform
 from bayeskern.quadrature.qmc import rqmc_mean
 
@@ -207,6 +219,8 @@ def embed(kernel: Kernel, measure: Measure, X, *, qmc_points: int = 4096, qmc_re
         raise ValueError(f"kernel must be a bayeskern Kernel, got {type(kernel).__name__}")
     if not isinstance(measure, Measure):
         raise ValueError(f"measure must be a Uniform, Gaussian or Empirical measure, got {type(measure).__name__}")
+    qmc_points = as_count(qmc_points, "qmc_points")
+    qmc_replicates = as_count(qmc_replicates, "qmc_replicates", minimum=2)
     X = Measure.check_points(measure, X, "X")
     zero = jnp.zeros((), X.dtype)
     if isinstance(measure, Empirical):

@@ -19,11 +19,12 @@ import numpyro.distributions as dist
 from numpyro import handlers
 from numpyro.infer.util import log_density
 
+from bayeskern._counts import as_count
 from bayeskern.kernels import RBF
 from bayeskern.quadrature.design import multistart, pad_points
 from bayeskern.quadrature.hyper import fit_kernel
 from bayeskern.quadrature.measures import Gaussian, Uniform
-from bayeskern.quadrature.posterior import IntegralPosterior
+from bayeskern.quadrature.posterior import IntegralPosterior, html_table
 from bayeskern.quadrature.qmc import sobol
 from bayeskern.quadrature.warped import wsabi_acquisition, wsabi_l
 
@@ -41,6 +42,16 @@ class EvidenceResult:
     loglik: jax.Array
     measure: object
     sites: dict
+
+    def _summary(self) -> list[tuple[str, str]]:
+        return [("log_evidence", f"{self.log_evidence:.6g}"), ("relative sd", f"{self.log_sd:.3g}"),
+                ("evaluations", str(int(self.X.shape[0]))), ("sites", ", ".join(self.sites))]
+
+    def __repr__(self) -> str:
+        return "EvidenceResult(" + ", ".join(f"{k}={v}" for k, v in self._summary()) + ")"
+
+    def _repr_html_(self) -> str:
+        return html_table("EvidenceResult", self._summary())
 
 
 def _base(fn):
@@ -124,6 +135,8 @@ def evidence(model, *args, n: int = 40, initial: int | None = None, method: str 
 
     if method not in ("wsabi", "bq"):
         raise ValueError(f"method must be 'wsabi' or 'bq', got {method!r}")
+    n, refit_every, qmc_points = as_count(n, "n"), as_count(refit_every, "refit_every"), as_count(qmc_points, "qmc_points")
+    initial = None if initial is None else as_count(initial, "initial")
     measure, shapes = prior_measure(model, *args, **kwargs)
     loglik = log_likelihood_fn(model, shapes, args, kwargs)
     D = measure.dim

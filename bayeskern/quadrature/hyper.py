@@ -17,6 +17,7 @@ import numpy as np
 from numpyro.distributions import biject_to
 from scipy.optimize import minimize
 
+from bayeskern._counts import as_count
 from bayeskern.kernels import RBF, Constant
 from bayeskern.priors import default_priors
 from bayeskern.quadrature.model import BQMarginal, offset_variance, tensor_form
@@ -57,6 +58,7 @@ def fit_kernel(X, y, kernel_cls=RBF, *, ard: bool = True, offset=None, noise=Non
         ``kernel_cls(...)`` when ``offset == 0``; in tensor form where that applies)
         and the MAP hyperparameter values.
     """
+    restarts = as_count(restarts, "restarts")
     X = np.asarray(X, dtype=float).reshape(len(X), -1)
     y = np.asarray(y, dtype=float)
     ard = ard and "lengthscale" in kernel_cls._params and X.shape[1] > 1
@@ -76,7 +78,7 @@ def fit_kernel(X, y, kernel_cls=RBF, *, ard: bool = True, offset=None, noise=Non
 
     def unflat(v):
         out, i = {}, 0
-        for key, s in zip(keys, sizes):
+        for key, s in zip(keys, sizes, strict=True):
             out[key] = jnp.reshape(v[i : i + s], shapes[key])
             i += s
         return out
@@ -92,10 +94,10 @@ def fit_kernel(X, y, kernel_cls=RBF, *, ard: bool = True, offset=None, noise=Non
         rng, sub = jax.random.split(rng)
         subs = jax.random.split(sub, len(keys))
         if r == 0:  # start at the prior median (of 64 draws), then at prior draws
-            draws = [jnp.median(priors[key].sample(s_, (64,)), axis=0) for key, s_ in zip(keys, subs)]
+            draws = [jnp.median(priors[key].sample(s_, (64,)), axis=0) for key, s_ in zip(keys, subs, strict=True)]
         else:
-            draws = [priors[key].sample(s_) for key, s_ in zip(keys, subs)]
-        parts = [biject_to(priors[key].support).inv(v) for key, v in zip(keys, draws)]
+            draws = [priors[key].sample(s_) for key, s_ in zip(keys, subs, strict=True)]
+        parts = [biject_to(priors[key].support).inv(v) for key, v in zip(keys, draws, strict=True)]
         start = np.concatenate([np.ravel(np.asarray(p)) for p in parts])
         f0 = float(fun(jnp.asarray(start))[0])
         if not np.isfinite(f0):

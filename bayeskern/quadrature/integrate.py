@@ -8,12 +8,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from bayeskern._checks import as_observations
+from bayeskern._counts import as_count
 from bayeskern.kernels import Kernel
 from bayeskern.quadrature.design import ACQUISITIONS, kernel_herding, select_batch
 from bayeskern.quadrature.hyper import fit_kernel
 from bayeskern.quadrature.measures import Measure
 from bayeskern.quadrature.model import bq_priors, default_kernel, tensor_form
-from bayeskern.quadrature.posterior import IntegralPosterior, bq_posterior
+from bayeskern.quadrature.posterior import (
+    IntegralPosterior,
+    _check_duplicates,
+    bq_posterior,
+    html_table,
+)
 from bayeskern.quadrature.qmc import monte_carlo, sobol
 from bayeskern.quadrature.thinning import kernel_thinning
 
@@ -50,11 +57,58 @@ class BQResult:
     def interval(self, prob: float = 0.95):
         return self.posterior.interval(prob)
 
+    def _summary(self) -> list[tuple[str, str]]:
+        n, d = (int(s) for s in self.X.shape)
+        if self.fit is not None:
+            model = f"hyperparameters by {self.fit.method}"
+        else:
+            model = type(self.kernel).__name__ if self.kernel is not None else "-"
+        return [*self.posterior._summary(), ("evaluations", f"{n} in {d}-D"), ("kernel", model)]
+
+    def __repr__(self) -> str:
+        return "BQResult(" + ", ".join(f"{k}={v}" for k, v in self._summary()) + ")"
+
+    def _repr_html_(self) -> str:
+        return html_table("BQResult", self._summary())
+
+
+# What JAX raises when a function does NumPy, float() or Python branching on traced values.
+_NOT_TRACEABLE = (
+    jax.errors.ConcretizationTypeError,
+    jax.errors.TracerArrayConversionError,
+    jax.errors.TracerBoolConversionError,
+    jax.errors.TracerIntegerConversionError,
+)
+
+
+def _evaluate_pointwise(f, X):
+    """``f`` called on one concrete NumPy point ``(d,)`` at a time (for integrands JAX cannot trace)."""
+    vals = []
+    for x in np.asarray(X):
+        try:
+            v = np.asarray(f(x), dtype=float)
+        except Exception as err:
+            err.add_note(
+                "bayeskern.quadrature.integrate called f on one point x of shape (d,) as a NumPy array, because "
+                "f could not be traced by JAX (jax.vmap); write f with jax.numpy to evaluate all points at once"
+            )
+            raise
+        if v.size != 1:
+            raise ValueError(f"f must map a point (d,) to a scalar; got output shape {v.shape} at x = {x.tolist()}")
+        vals.append(v.reshape(()))
+    return jnp.asarray(np.stack(vals), dtype=X.dtype)
+
 
 def _evaluate(f, X):
-    out = jnp.asarray(jax.vmap(f)(X), dtype=X.dtype).reshape(-1)
-    if out.shape != X.shape[:1]:
-        raise ValueError(f"f must map a point (d,) to a scalar; got output shape {out.shape} for {X.shape[0]} points")
+    try:
+        out = jnp.asarray(jax.vmap(f)(X), dtype=X.dtype)
+    except _NOT_TRACEABLE:
+        # Not JAX-traceable (NumPy calls, float(), branching on values): BQ only needs f's values at
+        # concrete points, so call it point by point outside any trace.
+        out = _evaluate_pointwise(f, X)
+    if out.shape not in (X.shape[:1], X.shape[:1] + (1,)):
+        raise ValueError(f"f must map a point (d,) to a scalar; got output shape {out.shape[1:]} per point")
+    out = out.reshape(-1)
     if not np.all(np.isfinite(np.asarray(out))):
         raise ValueError("f returned NaN or infinite values")
     return out
@@ -81,10 +135,14 @@ def integrate(
     """Estimate ``∫ f dπ`` by Bayesian quadrature.
 
     Args:
-        f: a JAX-traceable function of one point ``(d,)`` returning a scalar,
-            or a tuple ``(X, fX)`` of precomputed evaluations (then ``n`` and ``design`` are ignored).
+        f: a function of one point ``(d,)`` returning a scalar, or a tuple ``(X, fX)`` of
+            precomputed evaluations (``X`` ``(n, d)``, ``fX`` ``(n,)``; then ``n`` and ``design`` are
+            ignored). A JAX-traceable ``f`` is evaluated on all points at once with ``jax.vmap``;
+            one JAX cannot trace (NumPy calls, ``float()``, branching on values) is called on one
+            concrete NumPy point at a time instead (slower, same result).
         measure: the integration measure.
-        n: number of evaluations.
+        n: number of evaluations: an ``int`` (NumPy integers and integral floats such as ``1e3``
+            are accepted; a non-integral value such as ``3.7`` is refused, never truncated).
         kernel: a kernel family (hyperparameters learned per ``hyper``), a
             kernel instance (hyperparameters fixed; a zero prior mean), or None:
             :func:`~bayeskern.quadrature.model.default_kernel` of the measure,
@@ -100,7 +158,9 @@ def integrate(
         initial: Sobol points before a sequential design starts (default ``min(n, 2d + 2)``).
         refit_every: sequential designs refit hyperparameters every this many points.
         ard: one lengthscale per dimension for learned kernels.
-        noise: evaluation-noise variance, or None for exact evaluations.
+        noise: evaluation-noise variance, or None (or 0) for exact evaluations. Exact evaluations
+            that repeat a point with a different value are refused (``ValueError``: pass ``noise=``
+            or remove the duplicates); repeats with equal values are dropped with a warning.
         priors: ``{hyperparameter: Distribution}`` for a learned kernel (all of them);
             None for :func:`~bayeskern.quadrature.model.bq_priors` of the points (recomputed at each refit).
         seed: seed for designs and samplers.
@@ -108,6 +168,11 @@ def integrate(
 
     Returns:
         :class:`BQResult` (``.mean``, ``.sd``, ``.draws``, ``.X``, ``.fX``, ``.posterior``).
+
+    Raises:
+        TypeError: a count (``n``, ``initial``, ``refit_every``, NUTS settings) is not a number.
+        ValueError: bad settings or counts, ``(X, fX)`` of different lengths, non-finite
+            evaluations, duplicate points with different exact values.
     """
     if not isinstance(measure, Measure):
         raise ValueError(f"measure must be a Uniform, Gaussian or Empirical measure, got {type(measure).__name__}")
@@ -115,6 +180,11 @@ def integrate(
         raise ValueError(f"design must be one of {DESIGNS}, got {design!r}")
     if hyper not in ("map", "nuts"):
         raise ValueError(f"hyper must be 'map' or 'nuts', got {hyper!r}")
+    refit_every = as_count(refit_every, "refit_every")
+    initial = None if initial is None else as_count(initial, "initial")
+    if hyper == "nuts":
+        num_warmup, num_samples = as_count(num_warmup, "num_warmup", minimum=0), as_count(num_samples, "num_samples")
+        num_chains = as_count(num_chains, "num_chains")
     kernel = default_kernel(measure) if kernel is None else kernel
     fixed = isinstance(kernel, Kernel)
     if not fixed and not (isinstance(kernel, type) and issubclass(kernel, Kernel)):
@@ -132,13 +202,20 @@ def integrate(
         if len(f) != 2:
             raise ValueError("precomputed evaluations must be a tuple (X, fX)")
         X = measure.check_points(f[0], "X")
-        y = jnp.asarray(f[1], dtype=X.dtype).reshape(-1)
+        y = as_observations(np.asarray(f[1], dtype=float), "fX").astype(X.dtype)
+        if y.ndim > 1 and y.size == y.shape[0]:
+            y = y.reshape(-1)
+        if y.shape != X.shape[:1]:
+            raise ValueError(
+                f"precomputed evaluations (X, fX) do not match: X has {X.shape[0]} point(s) but fX has shape "
+                f"{tuple(y.shape)}; pass one value per row of X, fX of shape ({X.shape[0]},)"
+            )
     else:
         if not callable(f):
             raise ValueError(f"f must be a callable or a tuple (X, fX), got {type(f).__name__}")
-        if n is None or int(n) < 1:
-            raise ValueError(f"n must be a positive number of evaluations, got {n!r}")
-        n = int(n)
+        if n is None:
+            raise ValueError("n must be given (the number of evaluations of f) when f is a function")
+        n = as_count(n, "n")
         if design in ("sobol", "mc"):
             X = (sobol if design == "sobol" else monte_carlo)(measure, n, seed=seed)
             y = _evaluate(f, X)
@@ -160,6 +237,8 @@ def integrate(
                 X, y = jnp.concatenate([X, new]), jnp.concatenate([y, _evaluate(f, new)])
                 if X.shape[0] < n:
                     k = fit(X, y)
+    # Exact evaluations repeating a point with different values are refused; equal repeats dropped.
+    X, y, _ = _check_duplicates(X, y, noise)
     if hyper == "nuts" and not fixed:
         from bayeskern.infer import nuts
         from bayeskern.quadrature.model import bq_model, integral_posterior

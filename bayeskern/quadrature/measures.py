@@ -35,9 +35,9 @@ class Measure:
     @classmethod
     def _unflatten(cls, aux, leaves):
         obj = object.__new__(cls)
-        for n, v in zip(cls._leaves, leaves):
+        for n, v in zip(cls._leaves, leaves, strict=True):
             object.__setattr__(obj, n, v)
-        for n, v in zip(cls._aux, aux):
+        for n, v in zip(cls._aux, aux, strict=True):
             object.__setattr__(obj, n, v)
         return obj
 

@@ -19,7 +19,14 @@ import numpyro
 import numpyro.distributions as dist
 
 from bayeskern._checks import as_inputs, is_concrete
-from bayeskern.kernels import RBF, Constant, Matern12, Matern32, Matern52, RationalQuadratic
+from bayeskern.kernels import (
+    RBF,
+    Constant,
+    Matern12,
+    Matern32,
+    Matern52,
+    RationalQuadratic,
+)
 from bayeskern.linalg import cholesky
 from bayeskern.priors import inverse_gamma_prior, sample_kernel
 from bayeskern.quadrature.embeddings import embed

@@ -31,6 +31,15 @@ from bayeskern.quadrature.embeddings import Embedding, embed
 from bayeskern.quadrature.measures import Measure
 
 
+def html_table(title: str, rows) -> str:
+    """A small HTML table of ``(label, text)`` rows (escaped) under a bold title (for ``_repr_html_``)."""
+    import html
+
+    body = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
+                   for k, v in rows)
+    return f"<div><b>{html.escape(title)}</b><table>{body}</table></div>"
+
+
 class VarianceClippedWarning(UserWarning):
     """Rounding made a posterior integral variance negative; it was clipped to zero."""
 
@@ -129,9 +138,19 @@ class IntegralPosterior:
             out.append(0.5 * (lo + hi))
         return tuple(out)
 
+    def _summary(self) -> list[tuple[str, str]]:
+        rows = [("mean", f"{float(self.mean):.6g}"), ("sd", f"{float(self.sd):.3g}")]
+        if self.num_components > 1:
+            rows.append(("components", f"mixture of {self.num_components}"))
+        if is_concrete(self.clipped) and int(self.clipped):
+            rows.append(("clipped variances", str(int(self.clipped))))
+        return rows
+
     def __repr__(self):
-        kind = "" if self.num_components == 1 else f", mixture of {self.num_components}"
-        return f"IntegralPosterior(mean={float(self.mean):.6g}, sd={float(self.sd):.3g}{kind})"
+        return "IntegralPosterior(" + ", ".join(f"{k}={v}" for k, v in self._summary()) + ")"
+
+    def _repr_html_(self) -> str:
+        return html_table("IntegralPosterior", self._summary())
 
 
 def _check_duplicates(X, y, noise):
@@ -146,10 +165,14 @@ def _check_duplicates(X, y, noise):
     inverse = inverse.reshape(-1)
     noiseless = noise is None or (is_concrete(noise) and np.all(np.asarray(noise) == 0))
     spread = np.array([np.ptp(yn[inverse == g]) for g in range(first.size)])
-    if noiseless and np.any(spread > 1e-12 * max(1.0, np.abs(yn).max())):
+    differ = spread > 1e-12 * max(1.0, np.abs(yn).max())
+    if noiseless and np.any(differ):
+        g = int(np.argmax(differ))
         raise ValueError(
-            "X has duplicate points with different function values; a noise-free BQ model cannot fit them. "
-            "Pass noise= (the evaluation noise variance) or remove the duplicates"
+            f"X has duplicate points with different function values ({int(differ.sum())} point(s), e.g. x = "
+            f"{Xn[first[g]].tolist()} with values {yn[inverse == g].tolist()}) and noise is "
+            f"{'None' if noise is None else 0}: a noise-free BQ model cannot fit them and will not average "
+            "them silently. Pass noise= (the evaluation noise variance) or remove the duplicates"
         )
     if not noiseless:
         return X, y, noise  # repeated noisy evaluations are legitimate

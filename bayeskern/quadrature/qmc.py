@@ -13,6 +13,8 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.stats import qmc
 
+from bayeskern._counts import as_count
+
 
 def sobol_unit(num: int, dim: int, *, seed: int = 0, replicates: int | None = None) -> np.ndarray:
     """Scrambled Sobol points in ``[0, 1)^dim``: ``(num, dim)``, or ``(replicates, num, dim)``.
@@ -20,10 +22,9 @@ def sobol_unit(num: int, dim: int, *, seed: int = 0, replicates: int | None = No
     ``num`` need not be a power of two (the first ``num`` points of a
     ``2^m`` sequence are used; balance is best at powers of two).
     """
-    if num < 1 or dim < 1:
-        raise ValueError(f"num and dim must be >= 1, got {num} and {dim}")
+    num, dim = as_count(num, "num"), as_count(dim, "dim")
     m = max(0, math.ceil(math.log2(num)))
-    reps = 1 if replicates is None else int(replicates)
+    reps = 1 if replicates is None else as_count(replicates, "replicates")
     rng = np.random.default_rng(seed)
     out = np.empty((reps, num, dim))
     for r in range(reps):
@@ -39,7 +40,7 @@ def sobol(measure, num: int, *, seed: int = 0) -> jnp.ndarray:
 
 def monte_carlo(measure, num: int, *, seed: int = 0) -> jnp.ndarray:
     """``num`` independent draws ``(num, d)`` from ``measure`` (NumPy generator ``seed``)."""
-    U = np.random.default_rng(seed).random((num, measure.dim))
+    U = np.random.default_rng(seed).random((as_count(num, "num"), measure.dim))
     return measure.from_unit_cube(jnp.asarray(U))
 
 
@@ -58,6 +59,7 @@ def rqmc_mean(fn, measure, *, num: int = 4096, replicates: int = 8, seed: int = 
         ``(estimate, standard_error)``, each of shape ``(...)``.
     """
     d = measure.dim
+    replicates = as_count(replicates, "replicates")
     U = sobol_unit(num, 2 * d if pairs else d, seed=seed, replicates=replicates)
     ests = []
     for r in range(replicates):

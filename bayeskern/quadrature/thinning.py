@@ -35,6 +35,7 @@ import math
 import jax.numpy as jnp
 import numpy as np
 
+from bayeskern._counts import as_count
 from bayeskern.kernels import Kernel
 from bayeskern.quadrature.embeddings import embed, has_closed_form
 from bayeskern.quadrature.measures import Empirical, Measure
@@ -198,14 +199,12 @@ def kernel_thinning(kernel: Kernel, measure: Measure, num: int, *, rounds: int |
         raise ValueError(f"kernel must be a bayeskern Kernel, got {type(kernel).__name__}")
     if not isinstance(measure, Measure):
         raise ValueError(f"measure must be a Uniform, Gaussian or Empirical measure, got {type(measure).__name__}")
-    if isinstance(num, bool) or not isinstance(num, (int, np.integer)) or num < 1:
-        raise ValueError(f"num must be a positive integer, got {num!r}")
+    num = as_count(num, "num")
     if sample not in SAMPLES:
         raise ValueError(f"sample must be one of {SAMPLES}, got {sample!r}")
-    if isinstance(swap_passes, bool) or not isinstance(swap_passes, (int, np.integer)) or swap_passes < 0:
-        raise ValueError(f"swap_passes must be a non-negative integer, got {swap_passes!r}")
+    swap_passes = as_count(swap_passes, "swap_passes", minimum=0)
+    rounds = None if rounds is None else as_count(rounds, "rounds")
     delta = _check_delta(delta)
-    num = int(num)
     rng = np.random.default_rng(seed)
     if points is not None:
         X = measure.check_points(points, "points")

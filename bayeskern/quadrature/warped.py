@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from bayeskern._counts import as_count
 from bayeskern.kernels import RBF, Kernel
 from bayeskern.linalg import cholesky
 from bayeskern.quadrature.embeddings import embed, has_closed_form
@@ -105,6 +106,7 @@ def wsabi_l(X, fX, measure: Measure, kernel=RBF, *, alpha=None, qmc_points: int 
     Returns:
         :class:`IntegralPosterior` (and the state when asked).
     """
+    qmc_points = as_count(qmc_points, "qmc_points")
     X = measure.check_points(X, "X")
     fX = jnp.asarray(fX, dtype=X.dtype).reshape(-1)
     if fX.shape != X.shape[:1]:
