@@ -81,6 +81,14 @@ def _as_datatree(fit_or_dt):
     if isinstance(fit_or_dt, DataTree):
         return fit_or_dt
     from bayeskern.diagnostics.convert import to_arviz
+    from bayeskern.infer.fit import Fit
+
+    if not isinstance(fit_or_dt, Fit):
+        raise TypeError(
+            "check() takes a bayeskern Fit (what nuts, svi, laplace, inla return, or Fit.load reads) or an "
+            f"ArviZ DataTree (fit.to_arviz()); got {type(fit_or_dt).__name__}. For a dict of draws, build a "
+            "DataTree first, e.g. arviz.from_dict({'posterior': draws}) with arrays shaped (chain, draw, ...)"
+        )
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
