@@ -398,21 +398,3 @@ class Fit:
         if self.observed_data:
             rows["observed"] = ", ".join(f"{k}{shape_str(v.shape)}" for k, v in self.observed_data.items())
         return html_table("Fit", rows)
-
-
-def _check_fit_file(path: str) -> None:
-    """Refuse, with the path and what was expected, a file :meth:`Fit.load` cannot read."""
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"Fit.load: no file at {path!r}")
-    with open(path, "rb") as fh:
-        head = fh.read(8)
-    if head.startswith(b"PK"):
-        raise ValueError(
-            f"Fit.load: {path!r} is not a fit written by Fit.save: it is a zip/npz archive "
-            "(a Bayesian-optimisation state? read it with bayeskern.optimize.Optimizer.load)"
-        )
-    if head != b"\x89HDF\r\n\x1a\n":
-        raise ValueError(
-            f"Fit.load: {path!r} is not a fit written by Fit.save: expected a netCDF-4 (HDF5) file, "
-            f"which starts with the bytes b'\\x89HDF', got {head[:4]!r}"
-        )

@@ -63,6 +63,7 @@ import numpy as np
 from scipy.stats import qmc
 
 from bayeskern._counts import as_count
+from bayeskern._display import html_table
 from bayeskern.features.pathwise import pathwise_posterior
 from bayeskern.optimize.acqf import (
     ANALYTIC,
@@ -81,15 +82,6 @@ __all__ = ["ACQUISITIONS", "BOState", "Optimizer"]
 ACQUISITIONS = ANALYTIC + MC + ("qnei", "thompson", "mes")
 INFERENCE = ("map", "nuts")
 FAILURE_POLICIES = ("ignore", "worst")
-
-
-def _html_table(title: str, rows) -> str:
-    """A small HTML table of ``(label, text)`` rows (escaped) under a bold title."""
-    import html
-
-    body = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
-                   for k, v in rows)
-    return f"<div><b>{html.escape(title)}</b><table>{body}</table></div>"
 
 
 def _standardise(y: np.ndarray) -> tuple[np.ndarray, float, float]:
@@ -435,7 +427,7 @@ class Optimizer:
         return "Optimizer(" + ", ".join(f"{k}={v}" for k, v in self._summary()) + ")"
 
     def _repr_html_(self) -> str:
-        return _html_table("Optimizer", self._summary())
+        return html_table("Optimizer", dict(self._summary()))
 
     # -- persistence -----------------------------------------------------------
     def config(self) -> dict:

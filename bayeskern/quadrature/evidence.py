@@ -20,11 +20,12 @@ from numpyro import handlers
 from numpyro.infer.util import log_density
 
 from bayeskern._counts import as_count
+from bayeskern._display import html_table
 from bayeskern.kernels import RBF
 from bayeskern.quadrature.design import multistart, pad_points
 from bayeskern.quadrature.hyper import fit_kernel
 from bayeskern.quadrature.measures import Gaussian, Uniform
-from bayeskern.quadrature.posterior import IntegralPosterior, html_table
+from bayeskern.quadrature.posterior import IntegralPosterior
 from bayeskern.quadrature.qmc import sobol
 from bayeskern.quadrature.warped import wsabi_acquisition, wsabi_l
 
@@ -51,7 +52,7 @@ class EvidenceResult:
         return "EvidenceResult(" + ", ".join(f"{k}={v}" for k, v in self._summary()) + ")"
 
     def _repr_html_(self) -> str:
-        return html_table("EvidenceResult", self._summary())
+        return html_table("EvidenceResult", dict(self._summary()))
 
 
 def _base(fn):

@@ -10,6 +10,7 @@ import numpy as np
 
 from bayeskern._checks import as_observations
 from bayeskern._counts import as_count
+from bayeskern._display import html_table
 from bayeskern.kernels import Kernel
 from bayeskern.quadrature.design import ACQUISITIONS, kernel_herding, select_batch
 from bayeskern.quadrature.hyper import fit_kernel
@@ -19,7 +20,6 @@ from bayeskern.quadrature.posterior import (
     IntegralPosterior,
     _check_duplicates,
     bq_posterior,
-    html_table,
 )
 from bayeskern.quadrature.qmc import monte_carlo, sobol
 from bayeskern.quadrature.thinning import kernel_thinning
@@ -69,7 +69,7 @@ class BQResult:
         return "BQResult(" + ", ".join(f"{k}={v}" for k, v in self._summary()) + ")"
 
     def _repr_html_(self) -> str:
-        return html_table("BQResult", self._summary())
+        return html_table("BQResult", dict(self._summary()))
 
 
 # What JAX raises when a function does NumPy, float() or Python branching on traced values.

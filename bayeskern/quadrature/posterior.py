@@ -25,19 +25,11 @@ import numpyro.distributions as dist
 from scipy.special import ndtr
 
 from bayeskern._checks import as_observations, is_concrete
+from bayeskern._display import html_table
 from bayeskern.kernels import Kernel
 from bayeskern.linalg import cholesky
 from bayeskern.quadrature.embeddings import Embedding, embed
 from bayeskern.quadrature.measures import Measure
-
-
-def html_table(title: str, rows) -> str:
-    """A small HTML table of ``(label, text)`` rows (escaped) under a bold title (for ``_repr_html_``)."""
-    import html
-
-    body = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
-                   for k, v in rows)
-    return f"<div><b>{html.escape(title)}</b><table>{body}</table></div>"
 
 
 class VarianceClippedWarning(UserWarning):
@@ -150,7 +142,7 @@ class IntegralPosterior:
         return "IntegralPosterior(" + ", ".join(f"{k}={v}" for k, v in self._summary()) + ")"
 
     def _repr_html_(self) -> str:
-        return html_table("IntegralPosterior", self._summary())
+        return html_table("IntegralPosterior", dict(self._summary()))
 
 
 def _check_duplicates(X, y, noise):

@@ -122,7 +122,7 @@ def test_result_reprs_are_short_summaries():
         assert text.startswith(head) and "mean=" in text and "sd=" in text
         assert "Array" not in text and "[" not in text and len(text) < 200
         html = obj._repr_html_()
-        assert html.startswith("<div><b>") and "mean" in html and "Array" not in html
+        assert html.startswith("<table") and "mean" in html and "Array" not in html
     assert "evaluations=64 in 1-D" in repr(r)
     ev = EvidenceResult(-3.25, 0.01, r.posterior, r.X, jnp.zeros(64), UNIT, {"theta": (1,)})
     assert repr(ev) == ("EvidenceResult(log_evidence=-3.25, relative sd=0.01, evaluations=64, sites=theta)")
