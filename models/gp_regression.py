@@ -7,9 +7,10 @@ inside the 90% predictive interval.
 
 Run: ``python -m models.gp_regression [--quick] [--out DIR] [--seed S]``
 (defaults: 4 chains x (500 warm-up + 500 draws), chosen to pass
-``bayeskern.diagnostics.check``). Writes ``DIR/result.json`` (verdict and
-hold-out numbers) and ``DIR/gp_regression.png`` (data, held-out months,
-predictive band); default ``DIR`` is ``./gp_regression-output``.
+``bayeskern.diagnostics.check``; ``--quick``: 2 chains x (100 + 100)).
+Writes ``DIR/result.json`` (verdict and hold-out numbers) and
+``DIR/gp_regression.png`` (data, held-out months, predictive band); default
+``DIR`` is ``./gp_regression-output``.
 """
 
 from __future__ import annotations
@@ -65,8 +66,8 @@ def main(*, quick: bool = False, num_warmup: int | None = None, num_samples: int
     from bayeskern.diagnostics import check
     from bayeskern.infer import nuts
 
-    num_warmup = num_warmup or (150 if quick else 500)
-    num_samples = num_samples or (150 if quick else 500)
+    num_warmup = num_warmup or (100 if quick else 500)
+    num_samples = num_samples or (100 if quick else 500)
     num_chains = num_chains or (2 if quick else 4)
     Xtr, ytr, Xte, yte = load()
     mu, sd = ytr.mean(), ytr.std()

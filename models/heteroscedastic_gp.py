@@ -6,7 +6,8 @@ function is sampled. The data are simulated, so the truth is known:
 ``y = sin(x) + ε``, ``sd(ε) = 0.05 + 0.08 x`` on ``x ∈ (0, 10)``.
 
 Run: ``python -m models.heteroscedastic_gp [--quick] [--out DIR] [--seed S]``
-(defaults: 4 chains x (500 warm-up + 500 draws)). Prints the verdict and the
+(defaults: 120 points, 4 chains x (500 warm-up + 500 draws); ``--quick``: 60
+points, 2 chains x (60 + 60)). Prints the verdict and the
 estimated against the true noise sd; writes ``DIR/result.json`` and
 ``DIR/heteroscedastic_gp.png`` (data, posterior mean of ``f``, estimated and
 true noise sd); default ``DIR`` is ``./heteroscedastic_gp-output``.
@@ -52,14 +53,15 @@ def simulate(n: int = 120, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.nd
     return X, np.sin(X) + sd * rng.standard_normal(n), sd
 
 
-def main(*, quick: bool = False, n: int = 120, num_warmup: int | None = None, num_samples: int | None = None,
+def main(*, quick: bool = False, n: int | None = None, num_warmup: int | None = None, num_samples: int | None = None,
          num_chains: int | None = None, seed: int = 0, out: str | None = "heteroscedastic_gp-output") -> dict:
-    """Fit the simulated series; returns verdict numbers, estimated/true noise sd at both ends, RMSE of f (and ``fit``)."""
+    """Fit ``n`` simulated points; returns verdict numbers, estimated/true noise sd at both ends, RMSE of f (and ``fit``)."""
     from bayeskern.diagnostics import check
     from bayeskern.infer import nuts
 
-    num_warmup = num_warmup or (150 if quick else 500)
-    num_samples = num_samples or (150 if quick else 500)
+    n = n or (60 if quick else 120)
+    num_warmup = num_warmup or (60 if quick else 500)
+    num_samples = num_samples or (60 if quick else 500)
     num_chains = num_chains or (2 if quick else 4)
     X, y, sd = simulate(n)
     t0 = time.perf_counter()
