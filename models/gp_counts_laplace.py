@@ -8,7 +8,7 @@ central-composite design instead of NUTS.
 
 Run: ``python -m models.gp_counts_laplace [--inla] [--quick] [--out DIR] [--seed S]``
 (defaults: 4 chains x (500 warm-up + 500 draws); ``--quick``: 2 chains x
-(150 + 150)). Prints the posterior of the hyperparameters and the rate at four
+(75 + 75)). Prints the posterior of the hyperparameters and the rate at four
 years; writes ``DIR/result.json`` and ``DIR/gp_counts_laplace.png`` (yearly
 counts with the posterior rate band); default ``DIR`` is
 ``./gp_counts_laplace-output``.
@@ -66,8 +66,8 @@ def main(*, inla: bool = False, quick: bool = False, num_warmup: int | None = No
     from bayeskern.infer import inla as run_inla
     from bayeskern.infer import nuts
 
-    num_warmup = num_warmup or (150 if quick else 500)
-    num_samples = num_samples or (150 if quick else 500)
+    num_warmup = num_warmup or (75 if quick else 500)
+    num_samples = num_samples or (75 if quick else 500)
     num_chains = num_chains or (2 if quick else 4)
     years, x, y = coal_yearly()
     t0 = time.perf_counter()
