@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from bayeskern.errors import ConvergenceError
 from bayeskern.gp.laplace_marginal import LaplaceMarginal
 from bayeskern.gp.predict_laplace import replay_arguments
 
@@ -45,6 +46,9 @@ def sample_latent(fit, name: str, *, seed: int = 0, obs_name: str | None = None,
             Monte-Carlo error (300 draws in 54 s).
             The mean acceptance rate is stored in ``fit.extras[f"{name}_correction_accept"]``.
 
+    Raises:
+        ConvergenceError: the Newton mode search did not converge for some draw.
+
     Returns:
         ``(chain * draw, n)`` draws; ``fit.samples_by_chain[name]`` is set to the
         ``(chain, draw, n)`` array, so ``fit.samples``, ``to_arviz`` and ``summary``
@@ -76,14 +80,21 @@ def sample_latent(fit, name: str, *, seed: int = 0, obs_name: str | None = None,
             draw, key = item
             tr = handlers.trace(handlers.substitute(handlers.seed(fit.model, 0), data=draw)).get_trace(*a, **k)
             s = tr[site]
+            converged = s["fn"].mode(s["value"]).info.converged
             if correction:
-                return s["fn"].corrected_latent(key, s["value"], correction)
-            return s["fn"].sample_latent(key, s["value"]), jnp.ones((), s["value"].dtype)
+                return (*s["fn"].corrected_latent(key, s["value"], correction), converged)
+            return s["fn"].sample_latent(key, s["value"]), jnp.ones((), s["value"].dtype), converged
 
         return jax.lax.map(one, (draws, keys), batch_size=None if correction else batch_size)
 
     keys = jax.random.split(jax.random.PRNGKey(seed), total)
-    f, accept = run(samples, keys, arrs)
+    f, accept, ok = run(samples, keys, arrs)
+    bad = int(np.sum(~np.asarray(ok)))
+    if bad:
+        raise ConvergenceError(
+            f"sample_latent: laplace_marginal {name!r} (site {site!r}): for {bad} of {total} draws the Newton mode "
+            "search did not converge, so their latent draws would be wrong. Raise max_iter, give a prior mean "
+            "near the data's scale, or check the scale of the data and of the likelihood's parameters.")
     f = np.asarray(f)
     if correction:
         fit.extras[f"{name}_correction_accept"] = float(np.mean(accept))

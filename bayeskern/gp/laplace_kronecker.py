@@ -44,9 +44,14 @@ size ``N × N`` is formed.
   leapfrog with any deterministic position-only force is volume preserving
   and reversible, so the Metropolis correction on the (deterministic) value
   keeps the target exact and the mismatch only costs a little acceptance.
-* **Failure.** A Newton run that does not converge, a non-positive Ritz value
-  (``A`` not positive definite: non-log-concave likelihood) or any
-  non-finite value gives ``-inf`` with a zero gradient, never NaN.
+* **Failure.** A Newton run that does not converge (after its restart from a
+  data-based start, :func:`bayeskern.gp.newton_ascent.data_start`), probe CG
+  solves that stop at ``cg_maxiter`` above ``probe_tol``, a non-positive Ritz
+  value (``A`` not positive definite: non-log-concave likelihood) or any
+  non-finite value gives ``-inf`` with a zero gradient, never NaN; the two
+  convergence failures also warn (:class:`~bayeskern.errors.ConvergenceWarning`,
+  naming the site) or, in an eager call, raise
+  :class:`~bayeskern.errors.ConvergenceError`.
 """
 
 from __future__ import annotations
@@ -60,9 +65,9 @@ import jax.numpy as jnp
 
 from bayeskern.gp.laplace_implicit import implicit_cotangents, masked_cotangents
 from bayeskern.gp.laplace_kron_logdet import axis_eigen, fiedler_logdet, prior_eigenvalues, scalar_precond
-from bayeskern.gp.laplace_newton import NewtonInfo, derivatives
-from bayeskern.gp.newton_ascent import newton_ascent
-from bayeskern.linalg.cg import conjugate_gradient
+from bayeskern.gp.laplace_newton import DEFAULT_SITE, NewtonInfo, derivatives, guard_mode
+from bayeskern.gp.newton_ascent import data_start, gradient_floor, newton_ascent
+from bayeskern.linalg.cg import conjugate_gradient, guard_convergence
 from bayeskern.linalg.kronecker import kron_mvp
 from bayeskern.linalg.lanczos import cg_lanczos, rademacher_probes
 
@@ -148,7 +153,7 @@ def _preconditioner(Ls, W, options, eig=None):
 
 
 def kron_find_mode(loglik: Callable, consts: tuple, m, Ls, options: KronLaplaceOptions = KronLaplaceOptions(),
-                   u0=None) -> KronMode:
+                   u0=None, candidates=None) -> KronMode:
     """Inexact Newton (CG) with backtracking for the mode of ``Σ ℓ(m + S u) - ½ uᵀu``, ``S = ⊗ L_d``.
 
     Args:
@@ -158,6 +163,8 @@ def kron_find_mode(loglik: Callable, consts: tuple, m, Ls, options: KronLaplaceO
         Ls: per-axis lower Cholesky factors ``(n_d, n_d)``.
         options: :class:`KronLaplaceOptions`.
         u0: starting point ``(N,)`` (default zeros).
+        candidates: ``(k, N)`` data-based starting values of ``f`` (grid order) for the restart taken
+            when the run from ``u0`` does not converge (see :func:`~bayeskern.gp.newton_ascent.data_start`).
     """
     Ls = tuple(Ls)
     _check(options)
@@ -178,7 +185,16 @@ def kron_find_mode(loglik: Callable, consts: tuple, m, Ls, options: KronLaplaceO
                                      maxiter=options.cg_maxiter)
         return step
 
-    res = newton_ascent(obj, gradient, direction, u0, max_iter=options.max_iter, tol=options.tol)
+    prior_var = None
+    for L in Ls:  # diag(⊗ L_d L_dᵀ) = ⊗ diag(L_d L_dᵀ)
+        dd = jnp.sum(L * L, axis=1)
+        prior_var = dd if prior_var is None else jnp.outer(prior_var, dd).ravel()
+    cand = None if candidates is None else jax.lax.stop_gradient(candidates)
+    f_d, W_d = data_start(loglik, consts, m, prior_var, cand)
+    res = newton_ascent(obj, gradient, direction, u0, max_iter=options.max_iter, tol=options.tol,
+                        restart=(_ST(Ls, W_d * (f_d - m)), W_d),
+                        grad_floor=lambda u, W: gradient_floor(lambda v: _ST(tuple(jnp.abs(L) for L in Ls), v),
+                                                               m + _S(Ls, u), W))
     u = res.u
     f = m + _S(Ls, u)
     ll, g, W = derivatives(loglik, f, consts)
@@ -186,7 +202,10 @@ def kron_find_mode(loglik: Callable, consts: tuple, m, Ls, options: KronLaplaceO
 
 
 def _logdet_parts(mode: KronMode, options: KronLaplaceOptions):
-    """``(log det A, min Ritz, A⁻¹z, M⁻¹z)`` from one batched CG pass over the probes ``z = M½ r``.
+    """``(log det A, min Ritz, A⁻¹z, M⁻¹z, cg_info)`` from one batched CG pass over the probes ``z = M½ r``.
+
+    ``cg_info`` is ``(converged, iterations, worst relative residual)`` of the probe solves
+    (``(True, 0, 0)`` for Fiedler).
 
     ``M`` is the preconditioner (``I + c SᵀS`` with ``c = mean W``, or Jacobi's ``diag A⁺``);
     ``log det A = log det M + log det(M^{-½} A M^{-½})``: the first term exact, the second by
@@ -196,7 +215,8 @@ def _logdet_parts(mode: KronMode, options: KronLaplaceOptions):
     _check(options)
     if options.logdet == "fiedler":
         ld = fiedler_logdet(mode.Ls, mode.W)
-        return ld, jnp.where(jnp.all(mode.W >= 0), 1.0, -1.0), None, None
+        zero = jnp.zeros((), mode.f.dtype)
+        return ld, jnp.where(jnp.all(mode.W >= 0), 1.0, -1.0), None, None, (jnp.asarray(True), zero, zero)
     N = mode.f.shape[0]
     R = rademacher_probes(options.seed, options.num_probes, N, mode.f.dtype)
     mv = _A_mv(mode.Ls, mode.W)
@@ -204,28 +224,42 @@ def _logdet_parts(mode: KronMode, options: KronLaplaceOptions):
     if options.precondition == "jacobi":
         D = 1.0 + kron_mvp(tuple((L * L).T for L in mode.Ls), jnp.maximum(mode.W, 0.0))
         res = cg_lanczos(mv, jnp.sqrt(D) * R, D, **kw)
-        return jnp.sum(jnp.log(D)) + res.logdet, res.min_ritz, res.x, R / jnp.sqrt(D)
+        return jnp.sum(jnp.log(D)) + res.logdet, res.min_ritz, res.x, R / jnp.sqrt(D), _probe_info(res)
     Pinv, Psqrt, Pisqrt, logdet_P = scalar_precond(axis_eigen(mode.Ls), jnp.mean(jnp.maximum(mode.W, 0.0)))
     res = cg_lanczos(mv, Psqrt(R), precondition=Pinv, **kw)
-    return logdet_P + res.logdet, res.min_ritz, res.x, Pisqrt(R)
+    return logdet_P + res.logdet, res.min_ritz, res.x, Pisqrt(R), _probe_info(res)
+
+
+def _probe_info(res):
+    return jnp.all(res.converged), jnp.max(res.iterations), jnp.max(res.residual)
 
 
 def kron_logdet(mode: KronMode, options: KronLaplaceOptions = KronLaplaceOptions()):
     """Estimate (``options.logdet``) of ``log det(I + Sᵀ W S)`` at the mode and the smallest Ritz value
     (``≤ 0``: not PD; for Fiedler ``-1`` when some ``W < 0``)."""
-    logdet, min_ritz, _, _ = _logdet_parts(mode, options)
+    logdet, min_ritz, _, _, _ = _logdet_parts(mode, options)
     return logdet, min_ritz
 
 
 def _value(mode: KronMode, options, parts=None):
-    logdet, min_ritz, _, _ = _logdet_parts(mode, options) if parts is None else parts
+    logdet, min_ritz, _, _, probes = _logdet_parts(mode, options) if parts is None else parts
     value = jnp.sum(mode.loglik) - 0.5 * jnp.dot(mode.u, mode.u) - 0.5 * logdet
-    ok = jnp.isfinite(value) & (min_ritz > 0) & mode.info.converged
+    ok = jnp.isfinite(value) & (min_ritz > 0) & mode.info.converged & probes[0]
     return jnp.where(ok, value, -jnp.inf)
 
 
-@partial(jax.custom_vjp, nondiff_argnums=(0, 4))
-def kron_log_marginal(loglik: Callable, Ls, m, consts: tuple, options: KronLaplaceOptions):
+def _guarded(value, mode: KronMode, parts, options: KronLaplaceOptions, site: str):
+    value = guard_mode(value, mode.info, site, options.tol)
+    ok, iters, resid = parts[4]
+    return guard_convergence(value, ok, solver="conjugate-gradient solve of the log-det probes", site=site,
+                             advice="Raise the cg_maxiter option (or probe_tol), or use method='dense'.",
+                             stats={"iterations": iters, "relative residual": resid,
+                                    "probe_tol": jnp.asarray(options.probe_tol)})
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(0, 4, 6))
+def kron_log_marginal(loglik: Callable, Ls, m, consts: tuple, options: KronLaplaceOptions, candidates=None,
+                      site: str = DEFAULT_SITE):
     """Laplace log marginal on a Kronecker grid, ``log Z(Ls, m, consts)``, with an implicit VJP.
 
     Args:
@@ -235,18 +269,26 @@ def kron_log_marginal(loglik: Callable, Ls, m, consts: tuple, options: KronLapla
         m: prior mean ``(N,)`` (grid C order).
         consts: likelihood parameters and data.
         options: :class:`KronLaplaceOptions`.
+        candidates: ``(k, N)`` data-based starting values of ``f`` (grid order, no gradient) or ``None``.
+        site: the name convergence messages give.
 
     Returns:
-        Scalar; ``-inf`` when Newton fails or ``A`` is not positive definite.
+        Scalar; ``-inf`` when ``A`` is not positive definite, and ``-inf`` with a
+        :class:`~bayeskern.errors.ConvergenceWarning` when Newton or the probe CG solves did not converge.
+
+    Raises:
+        ConvergenceError: Newton or the probe CG solves did not converge and the call is eager.
     """
-    return _value(kron_find_mode(loglik, consts, m, Ls, options), options)
+    mode = kron_find_mode(loglik, consts, m, Ls, options, candidates=candidates)
+    parts = _logdet_parts(mode, options)
+    return _guarded(_value(mode, options, parts), mode, parts, options, site)
 
 
-def _fwd(loglik, Ls, m, consts, options):
-    mode = kron_find_mode(loglik, consts, m, Ls, options)
+def _fwd(loglik, Ls, m, consts, options, candidates=None, site=DEFAULT_SITE):
+    mode = kron_find_mode(loglik, consts, m, Ls, options, candidates=candidates)
     parts = _logdet_parts(mode, options)
     value = _value(mode, options, parts)
-    return value, (mode, m, consts, parts[2], parts[3], value)
+    return _guarded(value, mode, parts, options, site), (mode, m, consts, parts[2], parts[3], value, candidates)
 
 
 def _batched_solve(Ls, W, B, options):
@@ -255,8 +297,8 @@ def _batched_solve(Ls, W, B, options):
     return jax.vmap(lambda b: solve(b)[0])(B)
 
 
-def _bwd(loglik, options, res, gbar):
-    mode, m, consts, Y, Zd, value = res
+def _bwd(loglik, options, site, res, gbar):
+    mode, m, consts, Y, Zd, value, candidates = res
     Ls, W = mode.Ls, mode.W
     J = 1 if Y is None else Y.shape[0]
 
@@ -287,7 +329,7 @@ def _bwd(loglik, options, res, gbar):
     h = h_fiedler if options.logdet == "fiedler" else h_cv if options.precondition == "kronecker" else h_fn
     bars = implicit_cotangents(loglik, _S, Ls, m, consts, mode.u, h, solve_A)
     finite = jnp.isfinite(value)
-    return masked_cotangents(bars, gbar, finite)
+    return (*masked_cotangents(bars, gbar, finite), jax.tree_util.tree_map(jnp.zeros_like, candidates))
 
 
 kron_log_marginal.defvjp(_fwd, _bwd)

@@ -8,6 +8,11 @@ factor. Newton runs in the ``M`` basis weights (``A = I_M + Bᵀ W B``, a dense
 ``log det A`` is exact, and the implicit-function-theorem gradient
 (:mod:`bayeskern.gp.laplace_implicit`) uses the exact trace
 ``tr(A⁻¹ ∂A)``. Cost is linear in ``n``.
+
+Convergence as in :mod:`bayeskern.gp.laplace_newton`: a restart from a
+data-based start, then ``-inf`` with a :class:`~bayeskern.errors.ConvergenceWarning`
+(or a :class:`~bayeskern.errors.ConvergenceError` when eager) for a mode that
+did not converge.
 """
 
 from __future__ import annotations
@@ -20,15 +25,27 @@ import jax.numpy as jnp
 from jax.scipy.linalg import cho_solve, solve_triangular
 
 from bayeskern.gp.laplace_implicit import implicit_cotangents, masked_cotangents
-from bayeskern.gp.laplace_newton import LaplaceMode, derivatives, find_mode, log_marginal_at_mode
+from bayeskern.gp.laplace_newton import (
+    LaplaceMode,
+    derivatives,
+    find_mode,
+    guard_mode,
+    log_marginal_at_mode,
+    split_options,
+)
 
 __all__ = ["lowrank_log_marginal", "lowrank_mode", "lowrank_posterior_diag"]
 
 
-def lowrank_mode(loglik: Callable, consts: tuple, m, B, options: tuple) -> LaplaceMode:
-    """Newton mode in basis coordinates: a :class:`LaplaceMode` with ``L = B`` ``(n, M)``, ``u`` and ``C`` ``M``-sized."""
-    max_iter, tol = options
-    return find_mode(loglik, consts, m, B, max_iter=max_iter, tol=tol)
+def lowrank_mode(loglik: Callable, consts: tuple, m, B, options: tuple, candidates=None) -> LaplaceMode:
+    """Newton mode in basis coordinates: a :class:`LaplaceMode` with ``L = B`` ``(n, M)``, ``u`` and ``C`` ``M``-sized.
+
+    ``options`` is ``(max_iter, tol)`` or ``(max_iter, tol, site)``; ``candidates`` ``(k, n)`` are
+    data-based starting values of ``f`` for the restart (or ``None``).
+    """
+    max_iter, tol, _ = split_options(options)
+    cand = None if candidates is None else jax.lax.stop_gradient(candidates)
+    return find_mode(loglik, consts, m, B, max_iter=max_iter, tol=tol, candidates=cand)
 
 
 def _value(mode: LaplaceMode):
@@ -36,7 +53,7 @@ def _value(mode: LaplaceMode):
 
 
 @partial(jax.custom_vjp, nondiff_argnums=(0, 4))
-def lowrank_log_marginal(loglik: Callable, B, m, consts: tuple, options: tuple):
+def lowrank_log_marginal(loglik: Callable, B, m, consts: tuple, options: tuple, candidates=None):
     """Laplace log marginal with ``f = m + B β``; exact value and implicit gradient.
 
     Args:
@@ -44,21 +61,29 @@ def lowrank_log_marginal(loglik: Callable, B, m, consts: tuple, options: tuple):
         B: basis ``(n, M)`` (hyperparameters enter through it, e.g. ``Φ · √S``).
         m: prior mean ``(n,)``.
         consts: likelihood parameters and data.
-        options: ``(max_iter, tol)``.
+        options: ``(max_iter, tol)`` or ``(max_iter, tol, site)``.
+        candidates: ``(k, n)`` data-based starting values for the restart (no gradient), or ``None``.
 
     Returns:
-        Scalar; ``-inf`` when Newton fails or ``A`` is not positive definite.
+        Scalar; ``-inf`` when ``A`` is not positive definite, and ``-inf`` with a
+        :class:`~bayeskern.errors.ConvergenceWarning` when Newton did not converge.
+
+    Raises:
+        ConvergenceError: Newton did not converge and the call is eager.
     """
-    return _value(lowrank_mode(loglik, consts, m, B, options))
+    mode = lowrank_mode(loglik, consts, m, B, options, candidates)
+    _, tol, site = split_options(options)
+    return guard_mode(_value(mode), mode.info, site, tol)
 
 
-def _fwd(loglik, B, m, consts, options):
-    mode = lowrank_mode(loglik, consts, m, B, options)
-    return _value(mode), (mode, m, consts)
+def _fwd(loglik, B, m, consts, options, candidates=None):
+    mode = lowrank_mode(loglik, consts, m, B, options, candidates)
+    _, tol, site = split_options(options)
+    return guard_mode(_value(mode), mode.info, site, tol), (mode, m, consts, candidates)
 
 
 def _bwd(loglik, options, res, gbar):
-    mode, m, consts = res
+    mode, m, consts, candidates = res
     C = mode.C
     Ainv = cho_solve((C, True), jnp.eye(C.shape[0], dtype=C.dtype))
 
@@ -69,7 +94,8 @@ def _bwd(loglik, options, res, gbar):
 
     bars = implicit_cotangents(loglik, lambda p, v: p @ v, mode.L, m, consts, mode.u, h_fn,
                                lambda r: cho_solve((C, True), r))
-    return masked_cotangents(bars, gbar, jnp.isfinite(_value(mode)))
+    return (*masked_cotangents(bars, gbar, jnp.isfinite(_value(mode))),
+            jax.tree_util.tree_map(jnp.zeros_like, candidates))
 
 
 lowrank_log_marginal.defvjp(_fwd, _bwd)

@@ -47,14 +47,16 @@ from jax.scipy.linalg import solve_triangular
 from numpyro.distributions import constraints
 
 from bayeskern._checks import as_inputs, is_concrete
-from bayeskern.gp.latent import resolve_mean
 from bayeskern.gp.laplace_correction import corrected_latent_draw
 from bayeskern.gp.laplace_newton import (
+    DEFAULT_SITE,
     LaplaceMode,
     find_mode,
+    guard_mode,
     log_marginal,
     posterior_covariance,
 )
+from bayeskern.gp.latent import resolve_mean
 from bayeskern.kernels import Kernel
 from bayeskern.linalg import add_jitter, default_jitter
 
@@ -76,20 +78,28 @@ class LaplaceMarginal(dist.Distribution):
             or ``None``. Draws of ``f`` exclude it.
         max_iter: Newton iteration cap.
         tol: Newton gradient tolerance (whitened coordinates, relative to ``1 + max|u|``).
+        site: the name convergence messages give (``laplace_marginal``'s ``name``).
 
     ``log_prob(y)`` is the Laplace log marginal (``-inf`` where the posterior
-    precision is not positive definite at the mode). ``sample`` draws from the
+    precision is not positive definite at the mode). The mode search starts at
+    the prior mean and restarts once from a data-based start (``y`` and
+    ``log(y + ½)`` less the offset, refined per observation) if that does not
+    converge; a mode that still has not converged gives ``-inf`` with a
+    :class:`~bayeskern.errors.ConvergenceWarning` inside ``jit``/``vmap``/``grad``
+    (NUTS rejects the proposal), and raises
+    :class:`~bayeskern.errors.ConvergenceError` in an eager call. ``sample`` draws from the
     model the marginal approximates: ``f ~ N(m, K)``, ``y ~ likelihood(f + offset)``.
     """
 
     arg_constraints: dict = {}  # noqa: RUF012 - NumPyro's class-level convention
     support = constraints.real_vector
     pytree_data_fields = ("covariance", "loc", "offset")
-    pytree_aux_fields = ("likelihood", "max_iter", "tol")
+    pytree_aux_fields = ("likelihood", "max_iter", "tol", "site")
 
     def __init__(self, likelihood, covariance, loc, *, offset=None, max_iter: int = 100, tol: float = 1e-9,
-                 validate_args=None):
+                 site: str = DEFAULT_SITE, validate_args=None):
         self.likelihood = likelihood
+        self.site = str(site)
         self.covariance = covariance
         self.loc = loc
         self.offset = offset
@@ -109,11 +119,26 @@ class LaplaceMarginal(dist.Distribution):
         conv, consts = jax.closure_convert(fn, self.loc)
         return conv, tuple(consts)
 
+    def _candidates(self, value):
+        """``(2, n)`` data-based starting values of ``f`` (row order): ``y`` and ``log(y + ½)``, less the offset.
+
+        Right for an identity link (``y``) and for counts with a log link (``log(y + ½)``); a
+        candidate that does not suit the likelihood scores worse than the prior mean and is not used.
+        """
+        y = jnp.asarray(value, self.loc.dtype)
+        off = 0.0 if self.offset is None else self.offset
+        c = jnp.stack([y - off, jnp.log(jnp.maximum(y, 0.0) + 0.5) - off])
+        return jax.lax.stop_gradient(c)
+
+    def _label(self) -> str:
+        return f"laplace_marginal {self.site!r}"
+
     # -- distribution API ------------------------------------------------------
     def log_prob(self, value):
         """Laplace log marginal ``log p(y | θ)`` (scalar); gradients by the implicit function theorem."""
         fn, consts = self._loglik(value)
-        return log_marginal(fn, self.covariance, self.loc, consts, (self.max_iter, self.tol))
+        return log_marginal(fn, self.covariance, self.loc, consts, (self.max_iter, self.tol, self._label()),
+                            self._candidates(value))
 
     def sample(self, key, sample_shape=()):
         k1, k2 = jax.random.split(key)
@@ -123,11 +148,14 @@ class LaplaceMarginal(dist.Distribution):
         return self._obs_dist(f).sample(k2)
 
     def mode(self, value) -> LaplaceMode:
-        """The Laplace Gaussian at ``y = value``: mode, factors, ``W`` and Newton record (no gradient)."""
+        """The Laplace Gaussian at ``y = value``: mode, factors, ``W`` and Newton record (no gradient).
+
+        Not guarded: ``mode(value).info.converged`` says whether the search converged.
+        """
         fn, consts = self._loglik(value)
         L = jnp.linalg.cholesky(self.covariance)
         return jax.lax.stop_gradient(find_mode(fn, consts, self.loc, L, max_iter=self.max_iter, tol=self.tol,
-                                               K=self.covariance))
+                                               K=self.covariance, candidates=self._candidates(value)))
 
     def sample_latent(self, key, value, sample_shape=()):
         """Draws ``sample_shape + (n,)`` of ``f ~ N(f̂, (K⁻¹ + W)⁻¹)`` given ``y = value`` (offset excluded)."""
@@ -160,7 +188,8 @@ class LaplaceMarginal(dist.Distribution):
         """
         fn, consts = self._loglik(value)
         mode = self.mode(value)
-        return la_loo(fn, consts, mode.f, jnp.diagonal(posterior_covariance(mode)), mode.W, mode.grad)
+        loo = la_loo(fn, consts, mode.f, jnp.diagonal(posterior_covariance(mode)), mode.W, mode.grad)
+        return guard_mode(loo, mode.info, self._label(), self.tol)
 
 
 def la_loo(fn, consts, f, dS, W, grad):
@@ -212,8 +241,11 @@ def laplace_marginal(name: str, kernel: Kernel, X, likelihood, obs, *, mean=None
         offset: ``(n,)`` added to ``f`` inside the likelihood, e.g. ``log(exposure)``
             for ``Poisson(exposure * exp(f))``; ``None`` for none.
         jitter: relative diagonal jitter (default: the dtype's Cholesky default).
-        max_iter: Newton iteration cap.
-        tol: Newton convergence tolerance.
+        max_iter: Newton iteration cap (per start: a run from the prior mean that does not converge
+            is restarted once from a data-based start).
+        tol: Newton convergence tolerance. A mode that does not converge makes the log density
+            ``-inf`` with a :class:`~bayeskern.errors.ConvergenceWarning` naming ``name`` (inside
+            ``jit``/NUTS), or raises :class:`~bayeskern.errors.ConvergenceError` in an eager call.
         obs_name: site name for the observations (default ``f"{name}_y"``).
         method: the latent field's representation:
             ``"dense"`` (Cholesky of ``K``, ``O(n³)``, exact);
@@ -268,7 +300,7 @@ def laplace_marginal(name: str, kernel: Kernel, X, likelihood, obs, *, mean=None
     if method == "auto":
         method = _auto_method(kernel, Xc)
     if method == "kronecker":
-        d = _kronecker_marginal(likelihood, kernel, Xc, loc, offset, jitter, max_iter, tol, options)
+        d = _kronecker_marginal(likelihood, kernel, Xc, loc, offset, jitter, max_iter, tol, options, name)
     elif method == "hsgp":
         from bayeskern.features.hsgp import HSGPBasis, hsgp_features
         from bayeskern.gp.laplace_structured import LowRankLaplaceMarginal
@@ -280,12 +312,12 @@ def laplace_marginal(name: str, kernel: Kernel, X, likelihood, obs, *, mean=None
         Phi, sqrt_w = hsgp_features(kernel, Xa, basis=hb)
         B = Phi * sqrt_w[None, :]
         d = LowRankLaplaceMarginal(likelihood, B, loc.astype(B.dtype), offset=offset, max_iter=max_iter, tol=tol,
-                                   hsgp_basis=hb, sqrt_weights=sqrt_w)
+                                   hsgp_basis=hb, sqrt_weights=sqrt_w, site=name)
     else:
         K = kernel(Xa)
         rel = default_jitter(K.dtype) if jitter is None else float(jitter)
         d = LaplaceMarginal(likelihood, add_jitter(K, rel), loc.astype(K.dtype), offset=offset,
-                            max_iter=max_iter, tol=tol)
+                            max_iter=max_iter, tol=tol, site=name)
     numpyro.sample(obs_name or f"{name}_y", d, obs=obs)
     return d
 
@@ -305,7 +337,7 @@ def _auto_method(kernel, Xa) -> str:
     return "kronecker"
 
 
-def _kronecker_marginal(likelihood, kernel, Xa, loc, offset, jitter, max_iter, tol, options):
+def _kronecker_marginal(likelihood, kernel, Xa, loc, offset, jitter, max_iter, tol, options, site):
     from bayeskern.gp.backends.kronecker_factors import _axis_gram, factor_kernel
     from bayeskern.gp.laplace_kronecker import KronLaplaceOptions
     from bayeskern.gp.laplace_structured import KroneckerLaplaceMarginal
@@ -335,7 +367,7 @@ def _kronecker_marginal(likelihood, kernel, Xa, loc, offset, jitter, max_iter, t
     identity = bool(np.all(cells == np.arange(cells.shape[0])))
     return KroneckerLaplaceMarginal(likelihood, tuple(Ls), loc.astype(Ls[0].dtype),
                                     cells=None if identity else jnp.asarray(cells), offset=offset,
-                                    options=opts, loo_draws=loo_draws)
+                                    options=opts, loo_draws=loo_draws, site=site)
 
 
 def _check_likelihood(likelihood, f0, obs, n):

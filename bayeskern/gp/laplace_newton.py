@@ -24,6 +24,14 @@ proposal there is rejected; never NaN).
 Gradients: ``log_marginal`` has a custom VJP from the implicit function
 theorem (R&W eqs. 5.22-5.23 extended to a mean and to likelihood parameters);
 the Newton loop is a ``lax.while_loop`` and is never differentiated.
+
+Convergence: the search starts at the prior mean and, if that run does not
+converge, restarts once from a data-based start
+(:func:`bayeskern.gp.newton_ascent.data_start`). A mode that still has not
+converged makes the log marginal ``-inf`` (zero gradient) with a
+:class:`~bayeskern.errors.ConvergenceWarning` naming the site, or raises
+:class:`~bayeskern.errors.ConvergenceError` when called eagerly: never a
+finite value from an unconverged mode.
 """
 
 from __future__ import annotations
@@ -37,8 +45,15 @@ import jax.numpy as jnp
 from jax import lax
 from jax.scipy.linalg import solve_triangular
 
-from bayeskern.gp.newton_ascent import newton_ascent
+from bayeskern.gp.newton_ascent import data_start, gradient_floor, newton_ascent
+from bayeskern.linalg.cg import guard_convergence
 from bayeskern.linalg.triangular import inverse_from_cholesky
+
+#: Site name used in convergence messages when a caller gives none.
+DEFAULT_SITE = "laplace_marginal"
+#: What to change when a mode search fails (part of the ConvergenceWarning/ConvergenceError message).
+NEWTON_ADVICE = ("Raise max_iter, give a prior mean near the data's scale (e.g. mean=log(mean count) for counts "
+                 "with a log link), or check the scale of the data and of the likelihood's parameters.")
 
 
 class NewtonInfo(NamedTuple):
@@ -130,7 +145,8 @@ def _step_via_B(K, L, W, gu):
 
 
 def find_mode(loglik: Callable, consts: tuple, m, L, *, u0=None, max_iter: int = 100, tol: float = 1e-9,
-              max_halvings: int = 30, K=None, final_factor: bool = True) -> LaplaceMode:
+              max_halvings: int = 30, K=None, final_factor: bool = True, candidates=None,
+              restart: bool = True) -> LaplaceMode:
     """Newton's method with backtracking for the mode of ``ℓ(f) + log N(f; m, L Lᵀ)``.
 
     Args:
@@ -149,6 +165,9 @@ def find_mode(loglik: Callable, consts: tuple, m, L, *, u0=None, max_iter: int =
             ``O(n³)`` product); the others, and the final factor ``C``, use ``A``.
         final_factor: compute ``C`` at the mode; ``False`` leaves ``C=None`` for callers that
             factor the posterior precision their own way (``log_marginal``).
+        candidates: ``(k, n)`` data-based starting values of ``f`` for the restart (see
+            :func:`~bayeskern.gp.newton_ascent.data_start`), or ``None``.
+        restart: restart once from the data-based start when the run from ``u0`` does not converge.
 
     Returns:
         :class:`LaplaceMode`.
@@ -170,8 +189,13 @@ def find_mode(loglik: Callable, consts: tuple, m, L, *, u0=None, max_iter: int =
         step, ok_b = _step_via_B(K, L, jnp.maximum(W, 0.0), gu)
         return lax.cond(jnp.all(W >= 0) & ok_b, lambda: step, step_via_A)
 
+    alt = None
+    if restart:
+        f_d, W_d = data_start(loglik, consts, m, jnp.sum(L * L, axis=1), candidates)
+        alt = (L.T @ (W_d * (f_d - m)), W_d)
     res = newton_ascent(partial(_objective, loglik, consts, m, L), gradient, direction, u0,
-                        max_iter=max_iter, tol=tol, max_halvings=max_halvings)
+                        max_iter=max_iter, tol=tol, max_halvings=max_halvings, restart=alt,
+                        grad_floor=lambda u, W: gradient_floor(lambda v: jnp.abs(L).T @ v, m + L @ u, W))
     u = res.u
     f = m + L @ u
     ll, g, W = derivatives(loglik, f, consts)
@@ -192,8 +216,22 @@ def posterior_covariance(mode: LaplaceMode):
     return V.T @ V
 
 
+def split_options(options: tuple) -> tuple[int, float, str]:
+    """``(max_iter, tol)`` or ``(max_iter, tol, site)`` -> ``(max_iter, tol, site)``."""
+    max_iter, tol, *rest = options
+    return int(max_iter), float(tol), str(rest[0]) if rest else DEFAULT_SITE
+
+
+def guard_mode(value, info: NewtonInfo, site: str, tol: float, solver: str = "Newton mode search"):
+    """``value`` where the mode search converged, else ``-inf`` with a ConvergenceWarning (ConvergenceError
+    when eager) naming ``site``, the iterations and the final gradient norm."""
+    return guard_convergence(value, info.converged, solver=solver, site=site, advice=NEWTON_ADVICE,
+                             stats={"iterations": info.iterations, "final gradient norm": info.grad_norm,
+                                    "tol": jnp.asarray(tol)})
+
+
 @partial(jax.custom_vjp, nondiff_argnums=(0, 4))
-def log_marginal(loglik: Callable, K, m, consts: tuple, options: tuple):
+def log_marginal(loglik: Callable, K, m, consts: tuple, options: tuple, candidates=None):
     """Laplace log marginal ``log Z(K, m, consts)`` with an implicit-function-theorem VJP.
 
     Args:
@@ -202,19 +240,27 @@ def log_marginal(loglik: Callable, K, m, consts: tuple, options: tuple):
         K: ``(n, n)`` prior covariance (jitter already added).
         m: ``(n,)`` prior mean.
         consts: tuple of arrays (likelihood parameters and data).
-        options: ``(max_iter, tol)``.
+        options: ``(max_iter, tol)`` or ``(max_iter, tol, site)`` (``site`` names the model site in
+            convergence messages).
+        candidates: ``(k, n)`` data-based starting values for the restart (no gradient), or ``None``.
 
     Returns:
-        Scalar; ``-inf`` where the posterior precision is not positive definite.
+        Scalar; ``-inf`` where the posterior precision is not positive definite, and ``-inf`` with a
+        :class:`~bayeskern.errors.ConvergenceWarning` where the mode search did not converge.
+
+    Raises:
+        ConvergenceError: the mode search did not converge and the call is eager (concrete values).
     """
-    mode, _, F = _mode(loglik, K, m, consts, options)
-    return _value(mode, F)
+    mode, _, F = _mode(loglik, K, m, consts, options, candidates)
+    _, tol, site = split_options(options)
+    return guard_mode(_value(mode, F), mode.info, site, tol)
 
 
-def _mode(loglik, K, m, consts, options):
-    max_iter, tol = options
+def _mode(loglik, K, m, consts, options, candidates=None):
+    max_iter, tol, _ = split_options(options)
     L = jnp.linalg.cholesky(K)
-    mode = find_mode(loglik, consts, m, L, max_iter=max_iter, tol=tol, K=K, final_factor=False)
+    cand = None if candidates is None else lax.stop_gradient(candidates)
+    mode = find_mode(loglik, consts, m, L, max_iter=max_iter, tol=tol, K=K, final_factor=False, candidates=cand)
     use_b, F = _precision_factor(mode, K)
     return mode, use_b, F
 
@@ -238,7 +284,7 @@ def _precision_factor(mode, K):
 
 def _value(mode, F):
     value = jnp.sum(mode.loglik) - 0.5 * jnp.dot(mode.u, mode.u) - jnp.sum(jnp.log(jnp.diagonal(F)))
-    return jnp.where(jnp.isfinite(value), value, -jnp.inf)
+    return jnp.where(jnp.isfinite(value) & mode.info.converged, value, -jnp.inf)
 
 
 def _posterior_terms(mode, K, use_b, F, third):
@@ -268,13 +314,14 @@ def _posterior_terms(mode, K, use_b, F, third):
     return lax.cond(use_b, via_b, via_a)
 
 
-def _fwd(loglik, K, m, consts, options):
-    mode, use_b, F = _mode(loglik, K, m, consts, options)
-    return _value(mode, F), (mode, K, use_b, F, consts)
+def _fwd(loglik, K, m, consts, options, candidates=None):
+    mode, use_b, F = _mode(loglik, K, m, consts, options, candidates)
+    _, tol, site = split_options(options)
+    return guard_mode(_value(mode, F), mode.info, site, tol), (mode, K, use_b, F, consts, candidates)
 
 
 def _bwd(loglik, options, res, gbar):
-    mode, K, use_b, F, consts = res
+    mode, K, use_b, F, consts, candidates = res
     W = mode.W
     a = solve_triangular(mode.L.T, mode.u, lower=False)  # K⁻¹(f̂ - m)
     # ∂ log Z / ∂ f̂ through W(f̂) only (the rest is stationary): R&W eq. 5.23's s2.
@@ -299,7 +346,7 @@ def _bwd(loglik, options, res, gbar):
     cbar = jax.tree_util.tree_map(
         lambda x: jnp.where(finite, x, 0.0) if jnp.issubdtype(x.dtype, jnp.inexact) else x, cbar
     )
-    return Kbar, mbar, cbar
+    return Kbar, mbar, cbar, jax.tree_util.tree_map(jnp.zeros_like, candidates)
 
 
 log_marginal.defvjp(_fwd, _bwd)

@@ -16,15 +16,16 @@ import jax.numpy as jnp
 from jax.scipy.linalg import solve_triangular
 
 from bayeskern.gp.laplace_kronecker import (
+    _S,
     KronLaplaceOptions,
     KronMode,
-    _S,
     kron_find_mode,
     kron_log_marginal,
     kron_posterior_draws,
 )
 from bayeskern.gp.laplace_lowrank import lowrank_log_marginal, lowrank_mode, lowrank_posterior_diag
 from bayeskern.gp.laplace_marginal import LaplaceMarginal, la_loo
+from bayeskern.gp.laplace_newton import DEFAULT_SITE, guard_mode
 
 __all__ = ["KroneckerLaplaceMarginal", "LowRankLaplaceMarginal"]
 
@@ -48,16 +49,17 @@ class KroneckerLaplaceMarginal(LaplaceMarginal):
     """
 
     pytree_data_fields = ("factors", "loc", "offset", "cells")
-    pytree_aux_fields = ("likelihood", "options", "loo_draws", "max_iter", "tol")
+    pytree_aux_fields = ("likelihood", "options", "loo_draws", "max_iter", "tol", "site")
 
     def __init__(self, likelihood, factors, loc, *, cells=None, offset=None,
-                 options: KronLaplaceOptions = KronLaplaceOptions(), loo_draws: int = 100, validate_args=None):
+                 options: KronLaplaceOptions = KronLaplaceOptions(), loo_draws: int = 100,
+                 site: str = DEFAULT_SITE, validate_args=None):
         self.factors = tuple(factors)
         self.cells = cells
         self.options = options
         self.loo_draws = int(loo_draws)
         super().__init__(likelihood, None, loc, offset=offset, max_iter=options.max_iter, tol=options.tol,
-                         validate_args=validate_args)
+                         site=site, validate_args=validate_args)
 
     def _rows(self, fg):
         return fg if self.cells is None else fg[..., self.cells]
@@ -77,7 +79,8 @@ class KroneckerLaplaceMarginal(LaplaceMarginal):
     def log_prob(self, value):
         """Laplace log marginal (scalar; SLQ log det with fixed probes, implicit gradient)."""
         fn, consts = self._loglik(value)
-        return kron_log_marginal(fn, self.factors, self._grid(self.loc), consts, self.options)
+        return kron_log_marginal(fn, self.factors, self._grid(self.loc), consts, self.options,
+                                 self._grid(self._candidates(value)), self._label())
 
     def sample(self, key, sample_shape=()):
         k1, k2 = jax.random.split(key)
@@ -90,7 +93,8 @@ class KroneckerLaplaceMarginal(LaplaceMarginal):
 
     def mode(self, value) -> KronMode:
         fn, consts = self._loglik(value)
-        return jax.lax.stop_gradient(kron_find_mode(fn, consts, self._grid(self.loc), self.factors, self.options))
+        return jax.lax.stop_gradient(kron_find_mode(fn, consts, self._grid(self.loc), self.factors, self.options,
+                                                    candidates=self._grid(self._candidates(value))))
 
     def sample_latent(self, key, value, sample_shape=()):
         """Draws ``sample_shape + (n,)`` of ``f ~ N(f̂, S A⁻¹ Sᵀ)`` (row order; one CG solve per draw)."""
@@ -109,7 +113,8 @@ class KroneckerLaplaceMarginal(LaplaceMarginal):
         draws = kron_posterior_draws(jax.random.PRNGKey(self.options.seed + 1), mode, self.loo_draws,
                                      self.options)
         dS = jnp.mean((draws - mode.f) ** 2, axis=0)
-        return la_loo(fn, consts, mode.f, dS, mode.W, mode.grad)
+        loo = la_loo(fn, consts, mode.f, dS, mode.W, mode.grad)
+        return guard_mode(loo, mode.info, self._label(), self.tol)
 
 
 class LowRankLaplaceMarginal(LaplaceMarginal):
@@ -130,10 +135,10 @@ class LowRankLaplaceMarginal(LaplaceMarginal):
 
     # hsgp_basis is itself a pytree (box centre and half-widths as leaves), so jit/vmap carry it.
     pytree_data_fields = ("basis", "loc", "offset", "hsgp_basis", "sqrt_weights")
-    pytree_aux_fields = ("likelihood", "max_iter", "tol")
+    pytree_aux_fields = ("likelihood", "max_iter", "tol", "site")
 
     def __init__(self, likelihood, basis, loc, *, offset=None, max_iter: int = 100, tol: float = 1e-9,
-                 hsgp_basis=None, sqrt_weights=None, validate_args=None):
+                 hsgp_basis=None, sqrt_weights=None, site: str = DEFAULT_SITE, validate_args=None):
         if (hsgp_basis is None) != (sqrt_weights is None):
             raise ValueError("hsgp_basis and sqrt_weights must be given together (or neither)")
         if hsgp_basis is not None:
@@ -144,12 +149,13 @@ class LowRankLaplaceMarginal(LaplaceMarginal):
         self.basis = basis
         self.hsgp_basis = hsgp_basis
         self.sqrt_weights = sqrt_weights
-        super().__init__(likelihood, None, loc, offset=offset, max_iter=max_iter, tol=tol,
+        super().__init__(likelihood, None, loc, offset=offset, max_iter=max_iter, tol=tol, site=site,
                          validate_args=validate_args)
 
     def log_prob(self, value):
         fn, consts = self._loglik(value)
-        return lowrank_log_marginal(fn, self.basis, self.loc, consts, (self.max_iter, self.tol))
+        return lowrank_log_marginal(fn, self.basis, self.loc, consts, (self.max_iter, self.tol, self._label()),
+                                    self._candidates(value))
 
     def sample(self, key, sample_shape=()):
         k1, k2 = jax.random.split(key)
@@ -158,7 +164,8 @@ class LowRankLaplaceMarginal(LaplaceMarginal):
 
     def mode(self, value):
         fn, consts = self._loglik(value)
-        return jax.lax.stop_gradient(lowrank_mode(fn, consts, self.loc, self.basis, (self.max_iter, self.tol)))
+        return jax.lax.stop_gradient(lowrank_mode(fn, consts, self.loc, self.basis, (self.max_iter, self.tol),
+                                                  self._candidates(value)))
 
     def sample_latent(self, key, value, sample_shape=()):
         mode = self.mode(value)
@@ -170,4 +177,5 @@ class LowRankLaplaceMarginal(LaplaceMarginal):
     def pointwise_log_prob(self, value):
         fn, consts = self._loglik(value)
         mode = self.mode(value)
-        return la_loo(fn, consts, mode.f, lowrank_posterior_diag(mode), mode.W, mode.grad)
+        loo = la_loo(fn, consts, mode.f, lowrank_posterior_diag(mode), mode.W, mode.grad)
+        return guard_mode(loo, mode.info, self._label(), self.tol)

@@ -36,7 +36,6 @@ densities.
 
 from __future__ import annotations
 
-import warnings
 from typing import NamedTuple
 
 import jax
@@ -45,6 +44,7 @@ import numpy as np
 from jax.scipy.linalg import solve_triangular
 
 from bayeskern._checks import as_inputs
+from bayeskern.errors import ConvergenceError
 from bayeskern.gp.laplace_marginal import LaplaceMarginal
 from bayeskern.gp.laplace_newton import LaplaceMode
 from bayeskern.gp.laplace_structured import KroneckerLaplaceMarginal, LowRankLaplaceMarginal
@@ -107,9 +107,9 @@ def _split_args(args, kwargs):
 
     def rebuild(arrs):
         it = iter(arrs)
-        return jax.tree_util.tree_unflatten(treedef, [next(it) if a else x for x, a in zip(leaves, is_arr)])
+        return jax.tree_util.tree_unflatten(treedef, [next(it) if a else x for x, a in zip(leaves, is_arr, strict=True)])
 
-    return [x for x, a in zip(leaves, is_arr) if a], rebuild
+    return [x for x, a in zip(leaves, is_arr, strict=True) if a], rebuild
 
 
 def replay_arguments(fit, site_fn):
@@ -166,9 +166,11 @@ def predict_latent(fit, name: str, X_new, *, X=None, kernel=None, mean=None, obs
     Returns:
         :class:`LaplacePrediction` with ``mean`` and ``var`` ``(chain * draw, m)``
         (chain-major, as ``fit.samples``); offsets are not included. Warns for HSGP inputs outside
-        the basis's box (``HSGPBoundaryWarning``) and for structured sites' unconverged draws.
+        the basis's box (``HSGPBoundaryWarning``).
 
     Raises:
+        ConvergenceError: for some draw the Newton mode (or, Kronecker, a predictive CG solve) did not
+            converge; no prediction from an unconverged mode is returned.
         ValueError: a bad ``fit``, ``name``/``obs_name``, ``X_new``, ``X``, ``kernel``, ``mean`` or
             ``batch_size``; ``X``/``kernel`` missing for a dense or Kronecker site; a low-rank site
             without a stored HSGP basis.
@@ -245,16 +247,19 @@ def predict_latent(fit, name: str, X_new, *, X=None, kernel=None, mean=None, obs
             k = kernel_of(vals)
             if kind == "kronecker":
                 return kron_predictive(mode, dd.cells, k(Xt_, Xn_), k.diag(Xn_), m_new, dd.options)
-            return (*latent_predictive(mode, k(Xt_, Xn_), k.diag(Xn_), m_new), jnp.asarray(True))
+            return (*latent_predictive(mode, k(Xt_, Xn_), k.diag(Xn_), m_new), mode.info.converged)
 
         return jax.lax.map(one, draws, batch_size=int(batch_size))
 
     mu, var, ok = run(samples, arrs, Xn, Xt)
     bad = int(np.sum(~np.asarray(ok)))
     if bad:
-        what = "Newton mode" if kind == "hsgp" else "Newton mode or CG solves (raise cg_maxiter/max_iter)"
-        warnings.warn(f"predict_latent: for {bad} of {total} draws the {what} did not converge; their "
-                      "predictions are inaccurate", RuntimeWarning, stacklevel=2)
+        what = ("Newton mode search" if kind != "kronecker"
+                else "Newton mode search or the predictive CG solves (raise the cg_maxiter option)")
+        raise ConvergenceError(
+            f"predict_latent: laplace_marginal {name!r} (site {site!r}): for {bad} of {total} draws the {what} did "
+            f"not converge, so their predictions would be wrong. Raise max_iter, give a prior mean near the "
+            f"data's scale, or check the scale of the data and of the likelihood's parameters.")
     return LaplacePrediction(np.asarray(mu).reshape(total, -1), np.asarray(var).reshape(total, -1))
 
 

@@ -7,13 +7,19 @@ the operator is applied through fast products, never formed.
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
-__all__ = ["CGInfo", "conjugate_gradient", "cg_solve"]
+from bayeskern.errors import ConvergenceError, ConvergenceWarning
+
+__all__ = ["CGInfo", "cg_converged", "cg_solve", "conjugate_gradient", "guard_convergence",
+           "reset_convergence_warnings"]
 
 
 class CGInfo(NamedTuple):
@@ -80,3 +86,86 @@ def cg_solve(matvec, b, *, precondition=None, tol: float = 1e-10, maxiter: int =
         return conjugate_gradient(mv, rhs, precondition=precondition, tol=tol, maxiter=maxiter)
 
     return lax.custom_linear_solve(matvec, b, solve, symmetric=True, has_aux=True)
+
+
+def cg_converged(info: CGInfo, tol: float, slack: float = 2.0) -> jax.Array:
+    """``True`` where a CG solve met its tolerance: final relative residual ``<= slack · tol``.
+
+    The loop stops at ``‖r‖ ≤ tol ‖b‖`` unless it hits ``maxiter``, so a residual above
+    ``tol`` means the cap was hit; ``slack`` leaves room for round-off in the reported residual.
+    """
+    return jnp.asarray(info.residual) <= slack * tol
+
+
+# -- convergence guard ------------------------------------------------------------------------
+_WARNED: set[tuple[str, str]] = set()
+
+
+def reset_convergence_warnings() -> None:
+    """Forget which (solver, site) pairs have warned, so that the next failure of each warns again."""
+    _WARNED.clear()
+
+
+def _summary(x) -> str:
+    a = np.asarray(x)
+    if a.size == 1:
+        v = a.reshape(())[()]
+        return f"{v:.3g}" if np.issubdtype(a.dtype, np.floating) else str(v)
+    return f"{np.min(a):.3g}..{np.max(a):.3g}"
+
+
+def _message(solver: str, site: str, advice: str, converged, stats: dict) -> str:
+    ok = np.asarray(converged)
+    where = "" if ok.size == 1 else f" for {int(np.sum(~ok))} of {ok.size} evaluations"
+    parts = ", ".join(f"{k} {_summary(np.asarray(v)[~ok] if np.shape(v) == ok.shape and ok.size > 1 else v)}"
+                      for k, v in stats.items())
+    return (f"{site}: the {solver} did not converge{where} ({parts}); its log density is -inf there "
+            f"(never a finite value from an unconverged solve). {advice}")
+
+
+def guard_convergence(value, converged, *, solver: str, site: str, advice: str,
+                      stats: dict | None = None, fill: float = -np.inf) -> jax.Array:
+    """``value`` where ``converged``, else ``fill`` (``-inf``); says so once per (solver, site).
+
+    Args:
+        value: the solver's result used as a value (a log density), any shape broadcasting with ``converged``.
+        converged: boolean array, ``True`` where the solve met its tolerance.
+        solver: what ran, e.g. ``"Newton mode search"``.
+        site: the model site or argument it belongs to (named in the message).
+        advice: what to change (e.g. ``"raise max_iter"``).
+        stats: ``{label: array}`` reported in the message (iterations, final residual, tolerance).
+        fill: replacement value.
+
+    Returns:
+        ``jnp.where(converged, value, fill)``.
+
+    Raises:
+        ConvergenceError: when ``converged`` is concrete (an eager call) and not all ``True``.
+
+    Inside ``jit``/``vmap``/``grad`` the message is a :class:`ConvergenceWarning` issued
+    from the host by ``jax.debug.callback`` the first time a given (solver, site) fails.
+    """
+    stats = {} if stats is None else dict(stats)
+    converged = jnp.asarray(converged)
+    if not isinstance(converged, jax.core.Tracer) and not any(isinstance(v, jax.core.Tracer)
+                                                             for v in stats.values()):
+        if not bool(np.all(np.asarray(converged))):
+            raise ConvergenceError(_message(solver, site, advice, converged, stats))
+        return jnp.asarray(value)
+    key = (solver, site)
+    if key not in _WARNED:
+        jax.debug.callback(_host_warn(solver, site, advice, tuple(stats)), converged, *stats.values())
+    return jnp.where(converged, value, fill)
+
+
+def _host_warn(solver: str, site: str, advice: str, labels: tuple) -> Callable:
+    key = (solver, site)
+
+    def warn(converged, *values):
+        if key in _WARNED or bool(np.all(np.asarray(converged))):
+            return
+        _WARNED.add(key)
+        warnings.warn(_message(solver, site, advice, converged, dict(zip(labels, values, strict=True))),
+                      ConvergenceWarning, stacklevel=2)
+
+    return warn

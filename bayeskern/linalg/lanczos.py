@@ -117,6 +117,8 @@ class CGLanczosResult(NamedTuple):
         min_ritz: smallest Ritz value of ``D^{-½} A D^{-½}`` over probes.
         iterations: ``(J,)`` CG iterations.
         residual: ``(J,)`` final relative residuals.
+        converged: ``(J,)`` ``True`` where the solve met ``tol`` (``False``: it stopped at ``maxiter``;
+            ``x`` is then not ``A⁻¹ b`` to the tolerance and must not be used as if it were).
     """
 
     x: jax.Array
@@ -124,6 +126,7 @@ class CGLanczosResult(NamedTuple):
     min_ritz: jax.Array
     iterations: jax.Array
     residual: jax.Array
+    converged: jax.Array
 
 
 def cg_lanczos(matvec, B, diag=None, *, steps: int, tol: float = 1e-6, maxiter: int = 1000,
@@ -207,5 +210,6 @@ def cg_lanczos(matvec, B, diag=None, *, steps: int, tol: float = 1e-6, maxiter: 
     safe = jnp.where(theta > 0, theta, 1.0)
     rnorm2 = jnp.sum(B * Z, axis=-1)  # ‖M^{-½} b‖² = bᵀ M⁻¹ b (Z = M⁻¹B from the start)
     est = jnp.mean(jnp.sum(weights * jnp.log(safe), axis=-1) * rnorm2)
-    resid = jnp.linalg.norm(R, axis=-1) / jnp.where(bnorm > 0, bnorm, 1.0)
-    return CGLanczosResult(X, jnp.where(min_ritz > 0, est, jnp.inf), min_ritz, iters, resid)
+    rnorm = jnp.linalg.norm(R, axis=-1)
+    resid = rnorm / jnp.where(bnorm > 0, bnorm, 1.0)
+    return CGLanczosResult(X, jnp.where(min_ritz > 0, est, jnp.inf), min_ritz, iters, resid, rnorm <= thresh)
