@@ -3,7 +3,7 @@
 ``import bayeskern as bk`` reaches every public package as an attribute,
 imported on first use (``bk.gp``, ``bk.kernels``, ``bk.priors``,
 ``bk.infer``, ``bk.cox``, ``bk.quadrature``, ``bk.optimize``,
-``bk.diagnostics``, ``bk.datasets``, ``bk.features``, ``bk.linalg``)::
+``bk.diagnostics``, ``bk.datasets``, ``bk.errors``, ``bk.features``, ``bk.linalg``)::
 
     import bayeskern as bk
     kernel = bk.kernels.Matern52(lengthscale=0.5)
@@ -31,6 +31,7 @@ _SUBPACKAGES = (
     "cox",
     "datasets",
     "diagnostics",
+    "errors",
     "features",
     "gp",
     "infer",

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-PACKAGES = ["cox", "datasets", "diagnostics", "features", "gp", "infer", "kernels", "linalg", "optimize", "priors",
+PACKAGES = ["cox", "datasets", "diagnostics", "errors", "features", "gp", "infer", "kernels", "linalg", "optimize", "priors",
             "quadrature"]
 
 
@@ -26,5 +26,5 @@ def test_packages_are_attributes_imported_on_first_use():
 def test_unknown_attribute_lists_the_packages():
     import bayeskern as bk
 
-    with pytest.raises(AttributeError, match="its packages are cox, datasets"):
+    with pytest.raises(AttributeError, match="its packages are cox, datasets, diagnostics, errors"):
         bk.gaussian_process  # noqa: B018

@@ -97,6 +97,7 @@ class GaussianProcess(Distribution):
                 )
             method = "dense"
         self.method = backends.choose(self, method)
+        backends.check_options(method, self.method, method_options)
         super().__init__(batch_shape=batch, event_shape=(n,), validate_args=validate_args)
 
     # -- display ---------------------------------------------------------

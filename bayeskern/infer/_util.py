@@ -43,12 +43,38 @@ def resolve_init_strategy(init) -> Callable:
     raise ValueError(f"init must be 'median', 'map', a dict of site values or an init strategy, got {init!r}")
 
 
+def check_site_names(names, model, args: tuple, kwargs: dict, what: str) -> None:
+    """Refuse names that are not latent sample sites of ``model(*args, **kwargs)`` (one eager trace).
+
+    Raises:
+        ValueError: naming the unknown sites, the latent sites the model has,
+            and a close match for each unknown name.
+    """
+    import difflib
+
+    names = list(names)
+    if not names:
+        return
+    latent = latent_site_names(trace_model(model, args, kwargs))
+    unknown = [n for n in names if n not in latent]
+    if unknown:
+        hints = []
+        for n in unknown:
+            close = difflib.get_close_matches(str(n), latent, n=1)
+            hints.append(f"{n!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise ValueError(
+            f"{what} names site(s) the model does not have: {', '.join(hints)}; its latent sites are {latent}"
+        )
+
+
 def initial_values(model, args: tuple, kwargs: dict, *, init="median", seed: int = 0) -> dict:
     """Constrained starting values of every latent site under a bayeskern init spec (not ``"map"``).
 
     Runs the model once, eagerly, with the init strategy substituted (as
     NumPyro's own initialisation does, minus its compiled retry loop).
     """
+    if isinstance(init, Mapping):
+        check_site_names(init, model, args, kwargs, "init")
     strategy = resolve_init_strategy(init)
     m = handlers.substitute(handlers.seed(model, rng_seed=seed), substitute_fn=strategy)
     tr = handlers.trace(m).get_trace(*args, **kwargs)
@@ -81,8 +107,18 @@ def flat_labels(z: Mapping[str, Any]) -> list[str]:
 
 
 def default_mode_optimizer(steps: int) -> optax.GradientTransformation:
-    """Adam with a cosine-decayed step (0.05 down to 5e-4): converges where plain Adam jitters."""
+    """Adam with a cosine-decayed step (0.05 down to 5e-4), for ``find_mode(..., optimizer="adam")``.
+
+    Fixed-step first-order search: the choice for stochastic objectives; the
+    deterministic default is L-BFGS with a convergence test.
+    """
     return optax.adam(optax.cosine_decay_schedule(0.05, max(int(steps), 1), alpha=0.01))
+
+
+#: L-BFGS stops when max |gradient| <= GRAD_RTOL * max(1, |potential|).
+GRAD_RTOL = 1e-7
+#: A stalled search (no decrease in a step) still counts as converged below this multiple of the gradient test.
+STALL_FACTOR = 1e3
 
 
 @dataclass
@@ -92,9 +128,11 @@ class Mode:
     Attributes:
         z: the flat unconstrained mode, shape ``(D,)``.
         unravel: maps a flat ``(D,)`` vector back to the dict of unconstrained sites.
-        losses: potential energy (negative log density, Jacobian included) per step, ``(steps,)``.
+        losses: potential energy (negative log density, Jacobian included) per iteration, ``(iterations,)``.
         labels: one label per coordinate of ``z``.
         model, args, kwargs: the model and its arguments.
+        converged: the gradient test was met (always ``True`` for a fixed-step optax search, which has none).
+        grad_norm: max |gradient| of the potential at ``z``.
     """
 
     z: jax.Array
@@ -104,6 +142,8 @@ class Mode:
     model: Callable
     args: tuple
     kwargs: dict
+    converged: bool = True
+    grad_norm: float = float("nan")
 
     def potential(self, flat, args=None, kwargs=None):
         """Negative log density (Jacobian included) at a flat unconstrained point."""
@@ -127,47 +167,96 @@ class Mode:
         return constrain_fn(self.model, self.args, self.kwargs, self.unravel(self.z))
 
 
+def _lbfgs(m: Mode, z_init, a, k, max_iter: int):
+    """Minimise ``m.potential`` by optax's L-BFGS (zoom line search) until the gradient test or ``max_iter``."""
+    opt = optax.lbfgs()
+
+    def f(z):
+        return m.potential(z, a, k)
+
+    value_and_grad = optax.value_and_grad_from_state(f)
+
+    def cond(carry):
+        _, _, it, _, gmax, value, stalled = carry
+        return (it < max_iter) & (gmax > GRAD_RTOL * jnp.maximum(1.0, jnp.abs(value))) & ~stalled
+
+    def step(carry):
+        z, state, it, losses, _, value, _ = carry
+        v, g = value_and_grad(z, state=state)
+        updates, state = opt.update(g, state, z, value=v, grad=g, value_fn=f)
+        z_new = optax.apply_updates(z, updates)
+        v_new = optax.tree_utils.tree_get(state, "value")
+        g_new = optax.tree_utils.tree_get(state, "grad")
+        stalled = ~(v_new < v)  # no decrease (also NaN): the line search found nothing better
+        return (z_new, state, it + 1, losses.at[it].set(v_new), jnp.max(jnp.abs(g_new)), v_new, stalled)
+
+    v0, g0 = jax.value_and_grad(f)(z_init)
+    losses = jnp.full((max_iter,), jnp.nan, dtype=v0.dtype)
+    carry = (z_init, opt.init(z_init), 0, losses, jnp.max(jnp.abs(g0)), v0, jnp.asarray(False))
+    z, _, it, losses, _, _, _ = jax.lax.while_loop(cond, step, carry)
+    value, grad = jax.value_and_grad(f)(z)
+    return z, losses, it, value, jnp.max(jnp.abs(grad))
+
+
 def find_mode(model, args, kwargs, *, init="median", steps=1000, optimizer=None, seed=0) -> Mode:
-    """Minimise the potential energy in unconstrained space with an optax optimiser.
+    """Minimise the potential energy in unconstrained space.
 
     This is the MAP of the density NUTS samples (unconstrained space, log
     Jacobian included), which for scale parameters avoids the collapse a
     constrained-space MAP can show in hierarchical models.
 
+    By default (``optimizer=None``) optax's L-BFGS with a zoom line search
+    runs until ``max |∇U| <= 1e-7 · max(1, |U|)`` or ``steps`` iterations;
+    ``Mode.converged`` says whether the test was met (a search that stalls
+    with the gradient within 1000x of the test also counts: round-off stops
+    line searches before the strict test). An ``optax.GradientTransformation``
+    (e.g. Adam for stochastic objectives) runs exactly ``steps`` steps instead.
+
     Raises:
         FloatingPointError: the final potential energy is not finite.
     """
-    if steps < 1:
-        raise ValueError(f"steps must be >= 1, got {steps}")
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+        raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
+    steps = int(steps)
     start = initial_values(model, args, kwargs, init=init, seed=seed)
     if not start:
         raise ValueError("the model has no latent sample sites to optimise")
     z_start = unconstrain_fn(model, args, kwargs, start)
     z0, unravel = ravel_pytree(z_start)
-    opt = default_mode_optimizer(steps) if optimizer is None else optimizer
-    if not isinstance(opt, optax.GradientTransformation):
-        raise TypeError(f"optimizer must be an optax.GradientTransformation, got {type(opt).__name__}")
+    if optimizer is not None and not isinstance(optimizer, optax.GradientTransformation):
+        raise TypeError(f"optimizer must be an optax.GradientTransformation or None, got {type(optimizer).__name__}")
     mode = Mode(z=z0, unravel=unravel, losses=np.zeros(0), labels=flat_labels(z_start), model=model, args=args, kwargs=kwargs)
     if not np.isfinite(float(mode.potential(z0))):
         raise FloatingPointError(f"the log density is not finite at the initial values {start}; choose another `init`")
 
-    def run(m, z_init, a, k):
-        def step(carry, _):
-            z, state = carry
-            loss, grad = jax.value_and_grad(m.potential)(z, a, k)
-            updates, state = opt.update(grad, state, z)
-            return (optax.apply_updates(z, updates), state), loss
+    if optimizer is None:
+        z, losses, iters, final, gmax = mode.jitted(lambda m, z_init, a, k: _lbfgs(m, z_init, a, k, steps))(z0)
+        iters, gmax, final_value = int(iters), float(gmax), float(final)
+        losses = np.asarray(losses)[:iters]
+        tol = GRAD_RTOL * max(1.0, abs(final_value))
+        converged = gmax <= tol or (iters < steps and gmax <= STALL_FACTOR * tol)
+    else:
+        opt = optimizer
 
-        (z, _), losses = jax.lax.scan(step, (z_init, opt.init(z_init)), None, length=steps)
-        return z, losses, m.potential(z, a, k)
+        def run(m, z_init, a, k):
+            def step(carry, _):
+                z, state = carry
+                loss, grad = jax.value_and_grad(m.potential)(z, a, k)
+                updates, state = opt.update(grad, state, z)
+                return (optax.apply_updates(z, updates), state), loss
 
-    z, losses, final = mode.jitted(run)(z0)
+            (z, _), losses = jax.lax.scan(step, (z_init, opt.init(z_init)), None, length=steps)
+            value, grad = jax.value_and_grad(m.potential)(z, a, k)
+            return z, losses, value, jnp.max(jnp.abs(grad))
+
+        z, losses, final, gmax = mode.jitted(run)(z0)
+        losses, gmax, converged = np.asarray(losses), float(gmax), True
     if not np.isfinite(float(final)) or not np.all(np.isfinite(np.asarray(z))):
         raise FloatingPointError(
             f"mode search ended at a non-finite log density (potential {float(final)}); "
-            "lower the optimiser's learning rate, change `init`, or check the model for NaNs"
+            "change `init`, or check the model for NaNs"
         )
-    mode.z, mode.losses = z, np.asarray(losses)
+    mode.z, mode.losses, mode.converged, mode.grad_norm = z, losses, converged, gmax
     return mode
 
 
@@ -194,10 +283,10 @@ def split_arrays(args: tuple, kwargs: dict):
 
     def rebuild(arrays):
         it = iter(arrays)
-        full = [next(it) if a else leaf for leaf, a in zip(leaves, is_array)]
+        full = [next(it) if a else leaf for leaf, a in zip(leaves, is_array, strict=True)]
         return jax.tree_util.tree_unflatten(treedef, full)
 
-    return [leaf for leaf, a in zip(leaves, is_array) if a], rebuild
+    return [leaf for leaf, a in zip(leaves, is_array, strict=True) if a], rebuild
 
 
 def jit_vmap_over_draws(fn: Callable, args: tuple, kwargs: dict) -> Callable:

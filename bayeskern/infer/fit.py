@@ -255,7 +255,8 @@ class Fit:
         return az.summary(self.to_arviz(log_likelihood=False), **kwargs)
 
     # ------------------------------------------------------------ predict
-    def predict(self, model=None, *args, num_draws: int | None = None, seed: int = 0, return_sites=None, **kwargs):
+    def predict(self, model=None, *args, num_draws: int | None = None, seed: int = 0, return_sites=None,
+                prior_sites=(), **kwargs):
         """Posterior predictive draws via ``numpyro.infer.Predictive`` (vectorised over draws).
 
         Args:
@@ -268,12 +269,24 @@ class Fit:
             seed: PRNG seed.
             return_sites: sites to return (default: Predictive's choice:
                 sites not in the posterior draws, plus deterministic sites).
+            prior_sites: latent sites the fit does not hold that are to be
+                drawn from their prior on purpose. Any other latent site the
+                fit lacks is an error (it would silently come from the prior).
             **kwargs: keyword model arguments (pass ``y=None`` style
                 arguments to sample observations afresh).
 
         Returns:
             site -> ``(num_draws, ...)`` arrays. Deterministic sites are
             recomputed from the draws, never copied from the fit.
+
+        Raises:
+            ValueError: ``model`` is not the fitted one: run with the fit's own
+                arguments (when they are known) it has latent sites the fit
+                lacks, or it has latent sites the fit lacks while leaving some
+                of the fit's sites unused (a renamed or different model). New
+                latent sites that appear only with the prediction arguments
+                (a draw of ``f(X_new)``, say) are posterior predictive, not
+                prior, and are allowed.
         """
         from numpyro.infer import Predictive
 
@@ -281,6 +294,7 @@ class Fit:
         if model is None:
             raise ValueError("this Fit has no model (it was loaded from disk): pass the model to predict(model, ...)")
         post = self.samples
+        self._check_model_sites(model, args, kwargs, set(prior_sites))
         total = next(iter(post.values())).shape[0]
         if num_draws is not None:
             if not 1 <= num_draws <= total:
@@ -289,6 +303,36 @@ class Fit:
             post = {k: v[idx] for k, v in post.items()}
         pred = Predictive(model, posterior_samples=post, return_sites=return_sites, batch_ndims=1)
         return pred(jax.random.PRNGKey(seed), *args, **kwargs)
+
+    def _check_model_sites(self, model, args: tuple, kwargs: dict, allowed: set) -> None:
+        """Refuse a model whose latent sites the fit cannot supply (see :meth:`predict`)."""
+        from bayeskern.infer._util import latent_site_names, trace_model
+
+        have = set(self.samples)
+        first = {k: v[0] for k, v in self.samples.items()}
+
+        def missing_in(a, k):
+            tr = trace_model(model, a, k, data=first)
+            latent = latent_site_names(tr)
+            return [n for n in latent if n not in have and n not in allowed], set(tr)
+
+        if self.model_args or self.model_kwargs:
+            # the fitted arguments reproduce the fitted model: every latent site must be in the fit
+            lacking, _ = missing_in(self.model_args, self.model_kwargs)
+            if lacking:
+                raise ValueError(
+                    f"predict: the model has latent sites {lacking} that this fit does not hold (it has "
+                    f"{sorted(have)}), so they would be drawn from their prior; pass the fitted model, or list "
+                    "them in prior_sites=[...] to draw them from the prior on purpose"
+                )
+        lacking, sites = missing_in(args, kwargs)
+        unused = sorted(have - sites)
+        if lacking and unused:
+            raise ValueError(
+                f"predict: the model does not match this fit: it has latent sites {lacking} the fit lacks and "
+                f"leaves the fit's sites {unused} unused (renamed sites, or another model); pass the fitted "
+                "model, or list the sites in prior_sites=[...] to draw them from the prior on purpose"
+            )
 
     # ------------------------------------------------------- save / load
     def save(self, path: str | os.PathLike) -> None:

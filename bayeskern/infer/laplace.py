@@ -7,7 +7,10 @@ import jax.numpy as jnp
 import numpy as np
 from numpyro.infer.util import constrain_fn
 
+from bayeskern.errors import ConvergenceError
 from bayeskern.infer._util import (
+    GRAD_RTOL,
+    STALL_FACTOR,
     Mode,
     find_mode,
     jit_vmap_over_draws,
@@ -85,9 +88,9 @@ def laplace(
     Args:
         model: a NumPyro model.
         *args: positional model arguments.
-        steps: optimiser steps for the mode search.
-        optimizer: an ``optax.GradientTransformation`` (default Adam with a
-            cosine-decayed step from 0.05).
+        steps: most L-BFGS iterations (or, with ``optimizer``, the exact number of steps).
+        optimizer: ``None`` (L-BFGS with a convergence test) or an
+            ``optax.GradientTransformation`` run for exactly ``steps`` steps.
         num_samples: draws from the Gaussian.
         seed: PRNG seed (initialisation and draws).
         init: start of the mode search: ``"median"``, a dict of constrained
@@ -108,6 +111,8 @@ def laplace(
             message names the eigenvalues and sites); no NaN posterior is
             ever returned.
         FloatingPointError: the mode search ended at a non-finite density.
+        ConvergenceError: the mode search (with Newton polishing) did not
+            reach a point where the gradient vanishes.
     """
     validate_observations(model, args, model_kwargs)
     if num_samples < 1:
@@ -131,6 +136,14 @@ def laplace(
         else:
             break
         z, value, grad, hess = cand, v2, g2, h2
+    gmax = float(jnp.max(jnp.abs(grad)))
+    tol = GRAD_RTOL * STALL_FACTOR * max(1.0, abs(float(value)))
+    if not (np.isfinite(gmax) and gmax <= tol):
+        # A Gaussian placed away from the mode is not the Laplace approximation: refuse it.
+        raise ConvergenceError(
+            f"laplace: the mode search did not converge (max |gradient| {gmax:.3g} > {tol:.3g} after {len(mode.losses)} "
+            f"L-BFGS iterations and Newton polishing); raise `steps`, start elsewhere with `init`, or reparametrise"
+        )
     hess_np = np.asarray(hess)
     ok, evals, evecs = _positive_definite(hess_np)
     if not ok:

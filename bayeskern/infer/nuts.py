@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 
 import jax
@@ -10,8 +11,9 @@ import numpy as np
 from numpyro.infer import MCMC, NUTS, init_to_value
 from numpyro.infer.util import unconstrain_fn
 
+from bayeskern.errors import ConvergenceWarning
 from bayeskern.infer._util import (
-    validate_observations,
+    check_site_names,
     find_mode,
     latent_site_names,
     observed_values,
@@ -19,6 +21,7 @@ from bayeskern.infer._util import (
     resolve_init_strategy,
     trace_model,
     unconstrained_dim,
+    validate_observations,
 )
 from bayeskern.infer.fit import Fit
 
@@ -103,7 +106,7 @@ def nuts(
             ``"median"`` (``init_to_median``: the median of 15 prior draws of
             each site, robust for positive hyperparameters);
             ``"map"`` (minimise the negative log density in unconstrained
-            space with ``map_steps`` Adam steps, then start every chain there
+            space with L-BFGS, at most ``map_steps`` iterations, then start every chain there
             via ``init_to_value``: fast warm-up, but identical starts weaken
             R-hat's ability to detect multimodality);
             a dict site -> constrained value (all chains; other sites start
@@ -119,7 +122,7 @@ def nuts(
         chain_method: ``"parallel"``, ``"vectorized"`` or ``"sequential"``;
             ``None`` picks as described above.
         progress_bar: show NumPyro's progress bar.
-        map_steps: optimiser steps for ``init="map"``.
+        map_steps: most L-BFGS iterations for ``init="map"`` (a warning says when they did not suffice).
         **model_kwargs: keyword model arguments (e.g. ``y=y``). Names used by
             this function's own options cannot be passed through.
 
@@ -138,14 +141,26 @@ def nuts(
     extras = {}
     if isinstance(init, str) and init == "map":
         mode = find_mode(model, args, model_kwargs, steps=map_steps, seed=seed)
+        if not mode.converged:
+            warnings.warn(
+                f"nuts(init='map'): the MAP search stopped after {len(mode.losses)} L-BFGS iterations with max |gradient| "
+                f"{mode.grad_norm:.3g}; the chains start there and warm-up continues from it (raise map_steps for a MAP)",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
         losses = mode.losses
         start = mode.latent()
         extras["map"] = start
         strategy = init_to_value(values=start)
     elif isinstance(init, (list, tuple)):
+        for i, one in enumerate(init):
+            if isinstance(one, Mapping):
+                check_site_names(one, model, args, model_kwargs, f"init[{i}]")
         init_params = _per_chain_init(model, args, model_kwargs, init, num_chains)
         strategy = resolve_init_strategy("median")
     else:
+        if isinstance(init, Mapping):
+            check_site_names(init, model, args, model_kwargs, "init")
         strategy = resolve_init_strategy(init)
     dim = unconstrained_dim(model, args, model_kwargs)
     dense = dim <= DENSE_MASS_MAX_DIM if dense_mass is None else dense_mass

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import jax
 import numpy as np
 import optax
@@ -14,6 +16,7 @@ from numpyro.infer.autoguide import (
 )
 
 from bayeskern.infer._util import (
+    check_site_names,
     complete_samples,
     observed_values,
     plate_dims,
@@ -89,6 +92,8 @@ def svi(
     validate_observations(model, args, model_kwargs)
     if steps < 1 or num_samples < 1:
         raise ValueError(f"steps and num_samples must be >= 1, got {steps}, {num_samples}")
+    if isinstance(init, Mapping):
+        check_site_names(init, model, args, model_kwargs, "init")
     guide_obj = make_guide(model, guide, init)
     opt = optax.adam(1e-2) if optimizer is None else optimizer
     engine = SVI(model, guide_obj, opt, loss=Trace_ELBO() if loss is None else loss)

@@ -40,6 +40,47 @@ BACKEND_MODULES = {
 }
 
 
+#: The settings each back end reads from ``GaussianProcess(..., **method_options)``; anything else is refused.
+OPTIONS = {
+    "dense": (),
+    "kalman": ("num_harmonics", "parallel_scan"),
+    "kronecker": ("grid", "logdet", "cg_tol", "cg_maxiter"),
+    "hsgp": ("num_basis", "boundary_factor", "L", "center"),
+    "rff": ("num_features", "rff_kind", "seed"),
+    "sgpr": ("inducing", "bound", "jitter", "chunk_size"),
+    "svgp": (),
+}
+
+
+def check_options(requested: str, chosen: str, names) -> None:
+    """Refuse settings that back end ``chosen`` does not read (a typo, or an option of another back end).
+
+    Raises:
+        ValueError: naming the unknown settings, the valid ones, a close match
+            for each, and the back end they belong to when it is another one.
+    """
+    import difflib
+
+    valid = OPTIONS[chosen]
+    unknown = sorted(set(names) - set(valid))
+    if not unknown:
+        return
+    hints = []
+    for name in unknown:
+        owners = [m for m, opts in OPTIONS.items() if name in opts]
+        if owners:
+            hints.append(f"{name!r} is a setting of method={owners[0]!r}")
+            continue
+        close = difflib.get_close_matches(name, [o for opts in OPTIONS.values() for o in opts], n=1)
+        hints.append(f"{name!r} is not a setting of any back end" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    picked = f"method={requested!r} chose {chosen!r}" if requested == "auto" else f"method={chosen!r}"
+    raise ValueError(
+        f"GaussianProcess got settings {unknown} that {picked} does not use: {'; '.join(hints)}. "
+        f"Settings of {chosen!r}: {list(valid) or 'none'}" + (
+            "; with method='auto', name the back end the settings are for" if requested == "auto" else "")
+    )
+
+
 def get_backend(name: str):
     """The module implementing back end ``name``."""
     if name not in BACKEND_MODULES:
