@@ -87,8 +87,12 @@ def test_gp_regression_predicts_held_out_co2_months(tmp_path):
     assert_png(tmp_path / "gp_regression.png")
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_heteroscedastic_gp_recovers_the_growing_noise(tmp_path):
+    # Marked long, not slow: NUTS on the latent log-noise field is slow on two cores. Measured
+    # (2026-12, a loaded 2-core machine): 60 points, 2 chains x (60 + 60) took 215 s of CPU and did not
+    # converge (R-hat 1.8; noise sd at the far end 0.48 against a true 0.81), so --quick now runs
+    # 150 + 100; this test has not yet been seen to pass at those settings.
     r = run_quick("heteroscedastic_gp", tmp_path)
     # true sd 0.05 + 0.08 x: about 0.09 over the first tenth of the inputs, about 0.8 over the last
     assert r["true_sd_last"] > 5 * r["true_sd_first"]
