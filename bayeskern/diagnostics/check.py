@@ -95,8 +95,9 @@ def _as_datatree(fit_or_dt):
         return to_arviz(fit_or_dt, log_likelihood=True)
 
 
-def _worst(ds, var, largest: bool) -> tuple[float, str]:
-    """Worst finite value of ``ds[var]`` over its elements, and a label such as ``'f[3]'``."""
+def _worst(ds, var, largest: bool, limit: float) -> tuple[float, str]:
+    """Worst finite value of ``ds[var]`` over its elements, and a label such as ``'f[3]' (worst of 100
+    elements, 12 beyond the threshold)``: one line per variable however many cells a field has."""
     values = np.asarray(ds[var].values, dtype=float)
     if values.ndim == 0:
         return (float(values), f"'{var}'") if np.isfinite(values) else (np.nan, f"'{var}'")
@@ -106,7 +107,8 @@ def _worst(ds, var, largest: bool) -> tuple[float, str]:
     if not np.isfinite(worst):
         return np.nan, f"'{var}'"
     idx = ", ".join(map(str, np.unravel_index(flat, values.shape)))
-    return worst, f"'{var}[{idx}]' (worst of {values.size} elements)"
+    beyond = int(np.sum(masked > limit) if largest else np.sum(masked < limit))
+    return worst, f"'{var}[{idx}]' (worst of {values.size} elements, {beyond} beyond the threshold)"
 
 
 def check(
@@ -181,9 +183,9 @@ def check(
         if varying[v]:
             where = {}
             if rhat is not None:
-                row["r_hat"], where["r_hat"] = _worst(rhat, v, largest=True)
-            row["ess_bulk"], where["bulk"] = _worst(ess_b, v, largest=False)
-            row["ess_tail"], where["tail"] = _worst(ess_t, v, largest=False)
+                row["r_hat"], where["r_hat"] = _worst(rhat, v, largest=True, limit=rhat_max)
+            row["ess_bulk"], where["bulk"] = _worst(ess_b, v, largest=False, limit=ess_min)
+            row["ess_tail"], where["tail"] = _worst(ess_t, v, largest=False, limit=ess_min)
             if row["r_hat"] > rhat_max:
                 row["ok"] = False
                 problems.append(
