@@ -97,15 +97,15 @@ def quadrature_nodes(window, num: int | tuple = 32, *, panels: int = 1) -> tuple
     if any(n < 1 for n in nums) or panels < 1:
         raise ValueError(f"num and panels must be positive, got {num}, {panels}")
     if isinstance(window, Polygon):
-        edges = tuple(np.linspace(a, b, m + 1) for (a, b), m in zip(window.bounds, nums))
+        edges = tuple(np.linspace(a, b, m + 1) for (a, b), m in zip(window.bounds, nums, strict=True))
         lo, hi = _cell_boxes(edges)
         w = window.box_measure(lo, hi)
         keep = w > 0
         return (0.5 * (lo + hi))[keep], w[keep]
     per_axis = []
-    for (a, b), m in zip(window.bounds, nums):
+    for (a, b), m in zip(window.bounds, nums, strict=True):
         cuts = np.linspace(a, b, panels + 1)
-        xs, ws = zip(*(_gauss_legendre(cuts[k], cuts[k + 1], m) for k in range(panels)))
+        xs, ws = zip(*(_gauss_legendre(cuts[k], cuts[k + 1], m) for k in range(panels)), strict=True)
         per_axis.append((np.concatenate(xs), np.concatenate(ws)))
     mesh = np.meshgrid(*[x for x, _ in per_axis], indexing="ij")
     wmesh = np.meshgrid(*[w for _, w in per_axis], indexing="ij")

@@ -259,7 +259,7 @@ class RFFBasis:
     def from_draws(cls, kernel: Kernel, draws, dim: int, num_features: int) -> RFFBasis:
         """The basis for ``kernel``'s current hyperparameters from ``rff_draws`` (unit frequencies or keys)."""
         freqs, variances, dims = [], [], []
-        for (leaf, scale), draw in zip(_leaves(kernel), draws):
+        for (leaf, scale), draw in zip(_leaves(kernel), draws, strict=True):
             d = dim if leaf.active_dims is None else len(leaf.active_dims)
             if is_scale_family(leaf):
                 freqs.append(draw / jnp.broadcast_to(leaf.lengthscale, (d,)))
@@ -277,7 +277,7 @@ class RFFBasis:
         """``[cos, sin] / √M`` per leaf, ``(n, 2 Σ M)`` (without the variances)."""
         X = as_inputs(X, "X")
         blocks = []
-        for W, dims in zip(self.frequencies, self.active_dims):
+        for W, dims in zip(self.frequencies, self.active_dims, strict=True):
             Xl = X if dims is None else X[:, np.asarray(dims)]
             Z = Xl @ W.T
             scale = 1.0 / math.sqrt(W.shape[0])
@@ -287,7 +287,7 @@ class RFFBasis:
     def weights(self):
         """Per-column variances ``(2 Σ M,)``, so ``K ≈ Φ_unit diag(weights) Φ_unitᵀ``."""
         return jnp.concatenate([jnp.full((2 * W.shape[0],), v, dtype=W.dtype)
-                                for W, v in zip(self.frequencies, self.variances)])
+                                for W, v in zip(self.frequencies, self.variances, strict=True)])
 
     def features(self, X):
         """``Φ`` ``(n, 2 Σ M)`` with ``K ≈ Φ Φᵀ``."""
@@ -323,7 +323,7 @@ def rff_component_weights(kernel: Kernel, target: Kernel, num_features):
     leaves = _leaves(kernel)
     nums = [num_features] * len(leaves) if isinstance(num_features, int) else list(num_features)
     return jnp.concatenate([jnp.full((2 * M,), jnp.where(on, scale * leaf.variance, 0.0))
-                            for (leaf, scale), M, on in zip(leaves, nums, mask)])
+                            for (leaf, scale), M, on in zip(leaves, nums, mask, strict=True)])
 
 
 def rff_draws(kernel: Kernel, key, num_features: int, dim: int, kind: str = "auto"):

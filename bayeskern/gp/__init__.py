@@ -1,8 +1,8 @@
 """Gaussian-process model pieces for NumPyro."""
 
-from bayeskern.gp.latent import latent
 from bayeskern.gp.laplace_draws import sample_latent
 from bayeskern.gp.laplace_marginal import LaplaceMarginal, laplace_marginal
+from bayeskern.gp.latent import latent
 from bayeskern.gp.posterior import ConditionedGP, GPPosterior
 from bayeskern.gp.predict_laplace import (
     LaplacePrediction,

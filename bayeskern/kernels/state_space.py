@@ -33,7 +33,14 @@ from bayeskern.kernels.composite import Product, Scaled, Sum, Warped
 from bayeskern.kernels.constant import Constant, White
 from bayeskern.kernels.dot_product import ArcCosine, Linear, Polynomial
 from bayeskern.kernels.stationary import (
-    RBF, Cosine, Matern12, Matern32, Matern52, Periodic, RationalQuadratic, SpectralMixture,
+    RBF,
+    Cosine,
+    Matern12,
+    Matern32,
+    Matern52,
+    Periodic,
+    RationalQuadratic,
+    SpectralMixture,
 )
 
 #: Largest number of squarings in ``_expm``: ``‖M‖₁`` up to ~2e10 (beyond it the result is NaN).

@@ -145,7 +145,7 @@ class Periodic(Stationary):
         super()._check_shapes()
         if jnp.ndim(self.period) > 1:
             raise ValueError(f"Periodic: period must be a scalar or have shape (d,), got {jnp.shape(self.period)}")
-        self.input_dim  # raises on disagreement
+        _ = self.input_dim  # evaluated for its check: raises on disagreement
 
     def _gram(self, X1, X2):
         X2 = X1 if X2 is None else X2

@@ -163,7 +163,7 @@ def kron_inverse_diagonal(eig: KroneckerEigen, noise):
 @jax.jit
 def kron_sqrt_mvp(eig: KroneckerEigen, z):
     """``(⊗_d Q_d Λ_d^{1/2}) z`` for ``z`` ``(..., N)``: covariance ``⊗ K_d`` (negative ``λ`` clipped to 0)."""
-    return kron_mvp([Q * jnp.sqrt(jnp.maximum(w, 0.0))[None, :] for w, Q in zip(eig.values, eig.vectors)], z)
+    return kron_mvp([Q * jnp.sqrt(jnp.maximum(w, 0.0))[None, :] for w, Q in zip(eig.values, eig.vectors, strict=True)], z)
 
 
 # -- gradient helpers -------------------------------------------------------------
@@ -314,7 +314,7 @@ def _gaussian_bwd(res, g):
     # value_b = -½ r_bᵀ M⁻¹ r_b - ½ log det M:  ∂/∂M = ½ α αᵀ - ½ M⁻¹.
     dK_q, dn_q = _bilinear_cotangent(mats, 0.5 * g[:, None] * alpha, alpha, eig.shape)
     dK_l, dn_l = _logdet_cotangent(eig, s, -0.5 * jnp.sum(g))
-    dK = tuple(a + b for a, b in zip(dK_q, dK_l))
+    dK = tuple(a + b for a, b in zip(dK_q, dK_l, strict=True))
     return -g[:, None] * alpha, dK, dn_q + dn_l
 
 

@@ -271,7 +271,7 @@ def test_simulated_covariate_effect_is_recovered():
     f = np.linalg.cholesky(K) @ rng.standard_normal(m)
     counts = rng.poisson(np.exp(a + b * z + off + f) * grid.exposure)
     width = 20.0 / m
-    events = np.concatenate([rng.uniform(lo, lo + width, c) for lo, c in zip(s - width / 2, counts)])
+    events = np.concatenate([rng.uniform(lo, lo + width, c) for lo, c in zip(s - width / 2, counts, strict=True)])
     out = {}
     for method in ("laplace", "nuts"):
         fit = cox.fit(events, (0.0, 20.0), shape=m, method=method, covariates=z, offset=off, num_warmup=300,

@@ -19,7 +19,6 @@ from bayeskern.datasets import (
 )
 from bayeskern.datasets._base import read_table
 
-
 # ---------------------------------------------------------------------------- CO2
 
 
@@ -220,10 +219,10 @@ def test_train_test_folds_deterministic():
     a = train_test_folds(50, 5, seed=3)
     b = train_test_folds(50, 5, seed=3)
     c = train_test_folds(50, 5, seed=4)
-    for (tr1, te1), (tr2, te2) in zip(a, b):
+    for (tr1, te1), (tr2, te2) in zip(a, b, strict=True):
         np.testing.assert_array_equal(tr1, tr2)
         np.testing.assert_array_equal(te1, te2)
-    assert any(not np.array_equal(x[1], y[1]) for x, y in zip(a, c))
+    assert any(not np.array_equal(x[1], y[1]) for x, y in zip(a, c, strict=True))
 
 
 @pytest.mark.parametrize("n, k", [(5, 1), (3, 4), (10.5, 2)])

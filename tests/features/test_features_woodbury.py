@@ -80,7 +80,7 @@ def test_gradient_matches_dense_autodiff():
 
     got = jax.jit(jax.grad(woodbury_logpdf, argnums=(1, 2, 3)))(R, PHI, s_pos, noise)
     ref = jax.jit(jax.grad(dense, argnums=(0, 1, 2)))(PHI, s_pos, noise)
-    for g, r in zip(got, ref):
+    for g, r in zip(got, ref, strict=True):
         np.testing.assert_allclose(np.asarray(g), np.asarray(r), rtol=1e-8, atol=1e-11)
 
 

@@ -144,7 +144,7 @@ def test_loo_matches_brute_force_on_the_approximating_gaussian(bound):
     gp = GaussianProcess(k, X, noise=NOISE_VEC, mean=m, method="sgpr", inducing=Z5, bound=bound)
     got = np.asarray(gp.pointwise_log_prob(Yb))
     assert got.shape == (2, N)
-    for row, yy in zip(got, Yb):
+    for row, yy in zip(got, Yb, strict=True):
         ref = np.empty(N)
         for i in range(N):
             o = np.delete(np.arange(N), i)
@@ -166,7 +166,7 @@ def test_chunked_pass_equals_single_pass():
     theta, Z0 = THETA0, jnp.asarray(Z5[:, None] + 0.05)
     g_chunked = _grad_bound(theta, Z0, 7)
     g_single = _grad_bound(theta, Z0, 4096)
-    for gc, gs in zip(g_chunked, g_single):
+    for gc, gs in zip(g_chunked, g_single, strict=True):
         np.testing.assert_allclose(gc, gs, rtol=1e-9, atol=1e-12)
 
 

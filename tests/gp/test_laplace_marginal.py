@@ -325,7 +325,7 @@ def test_student_t_discrepancy_is_documented_size():
                                             jnp.array([0.0]), tol=1e-12).log_prob(y))
     errs = []
     for y in (0.5, 4.0):
-        exact = np.log(si.quad(lambda t: stats.t.pdf(y, 4, loc=t, scale=0.3) * stats.norm.pdf(t), -10, 10,
+        exact = np.log(si.quad(lambda t, y=y: stats.t.pdf(y, 4, loc=t, scale=0.3) * stats.norm.pdf(t), -10, 10,
                                points=[0, y], limit=400, epsrel=1e-12)[0])
         errs.append(float(lap(jnp.array([y]))) - exact)
     assert -0.25 < errs[0] < -0.05 and -1.0 < errs[1] < -0.5

@@ -10,8 +10,8 @@ from numpyro import handlers
 import bayeskern  # noqa: F401
 from bayeskern.gp.laplace_implicit import implicit_cotangents
 from bayeskern.gp.laplace_kronecker import (
-    KronLaplaceOptions,
     _S,
+    KronLaplaceOptions,
     kron_find_mode,
     kron_log_marginal,
     kron_logdet,

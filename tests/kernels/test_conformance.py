@@ -234,7 +234,7 @@ def test_vmap_constructor_over_lengthscale_and_variance(family):
     ls = jnp.array([[0.5, 1.0], [0.9, 0.7], [1.6, 2.2]])
     var = jnp.array([0.5, 1.0, 2.0])
     got = jax.vmap(lambda l, v: family(lengthscale=l, variance=v)(X))(ls, var)
-    want = np.stack([np.asarray(family(lengthscale=l, variance=v)(X)) for l, v in zip(ls, var)])
+    want = np.stack([np.asarray(family(lengthscale=l, variance=v)(X)) for l, v in zip(ls, var, strict=True)])
     assert_close(got, want, rtol=1e-12)
 
 
@@ -323,7 +323,7 @@ def test_float32(name):
     X = inputs(d)
     K64, diag64 = np.asarray(k64(X)), np.asarray(k64.diag(X))
     got32 = jax.jit(lambda kk, A: (kk(A), kk.diag(A)))(k32, X.astype(np.float32))
-    for got, want in zip(got32, (K64, diag64)):
+    for got, want in zip(got32, (K64, diag64), strict=True):
         assert got.dtype == F32, got.dtype
         assert np.all(np.isfinite(np.asarray(got)))
         assert_close(np.asarray(got, np.float64), want, rtol=1e-5, scale=np.abs(K64).max())

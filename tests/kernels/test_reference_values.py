@@ -113,7 +113,7 @@ def np_spectral_mixture(X, Y, weights, means, scales):
     Y = X if Y is None else Y
     tau = X[:, None, :] - Y[None, :, :]
     K = np.zeros(tau.shape[:2])
-    for w, mu, s in zip(weights, np.atleast_2d(means.T).T, np.atleast_2d(scales.T).T):
+    for w, mu, s in zip(weights, np.atleast_2d(means.T).T, np.atleast_2d(scales.T).T, strict=True):
         K += w * np.prod(np.exp(-2 * np.pi**2 * tau**2 * s**2), axis=-1) * np.cos(2 * np.pi * tau @ mu)
     return K
 

@@ -1,6 +1,7 @@
 """State-space (SDE) forms of 1-D kernels against the dense kernels they represent."""
 
 import dataclasses
+import itertools
 
 import jax
 import jax.numpy as jnp
@@ -91,7 +92,7 @@ def test_periodic_approximation_converges():
         assert err <= float(PERIODIC.variance) - kept + 1e-12  # the documented bound: the dropped tail
         errors.append(err)
     np.testing.assert_allclose(kept, jnp.sum(PERIODIC.spectral_weights(40)), rtol=1e-14)
-    assert all(b < a for a, b in zip(errors, errors[1:])), errors
+    assert all(b < a for a, b in itertools.pairwise(errors)), errors
     assert errors[0] > 1e-3 and errors[-1] < 1e-6
 
 

@@ -62,7 +62,7 @@ def _rel(a, b):
 def test_mvp_square_rectangular_and_batched():
     v = RNG.normal(size=(2, 3, N))
     np.testing.assert_allclose(kron_mvp(MATS, v), v @ _dense(MATS).T, rtol=1e-12, atol=1e-12)
-    rect = [RNG.normal(size=(p, m)) for p, m in zip((2, 6, 1), SHAPE)]
+    rect = [RNG.normal(size=(p, m)) for p, m in zip((2, 6, 1), SHAPE, strict=True)]
     np.testing.assert_allclose(kron_mvp(rect, v[0]), v[0] @ _dense(rect).T, rtol=1e-12, atol=1e-12)
     with pytest.raises(ValueError, match="last dimension 24"):
         kron_mvp(MATS, np.ones(23))
@@ -120,7 +120,7 @@ def test_custom_gradients_against_dense_autodiff():
                   argnums=(0, 1, 2))(mats, NOISE, B)),
     ]
     for got, ref in pairs:
-        for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(ref)):
+        for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(ref), strict=True):
             assert _rel(a, b) < 1e-9
 
 
@@ -176,7 +176,7 @@ def test_conjugate_gradients_solution_preconditioner_and_gradient():
     # implicit gradient through custom_linear_solve
     got = jax.grad(lambda M, b: jnp.sum(cg_solve(lambda v: M @ v, b, tol=1e-12)[0] ** 2), argnums=(0, 1))(M, b)
     ref = jax.grad(lambda M, b: jnp.sum(jnp.linalg.solve(M, b) ** 2), argnums=(0, 1))(M, b)
-    for a, c in zip(got, ref):
+    for a, c in zip(got, ref, strict=True):
         assert _rel(a, c) < 1e-7
     _, info2 = conjugate_gradient(lambda v: M @ v, b, tol=1e-14, maxiter=3)
     assert int(info2.iterations) == 3 and float(info2.residual) > 1e-14
@@ -190,7 +190,7 @@ def test_find_grid_any_row_order():
     G = grid_points(AX)
     perm = RNG.permutation(len(G))
     coords, cells = find_grid(G[perm])
-    for c, a in zip(coords, AX):
+    for c, a in zip(coords, AX, strict=True):
         np.testing.assert_array_equal(c, a)
     np.testing.assert_array_equal(cells, perm)  # row i of G[perm] is grid cell perm[i]
     np.testing.assert_array_equal(G[perm][np.argsort(cells)], G)

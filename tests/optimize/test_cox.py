@@ -98,7 +98,7 @@ def test_search_locates_the_peak_and_window_scores_match_references():
         ref = 0.0
         for h in range(len(wts)):
             lo = (t - mu[h, j]) / sd[h, j]
-            ref += wts[h] * integrate.quad(lambda z, h=h: (math.exp(mu[h, j] + sd[h, j] * z) - math.exp(t))
+            ref += wts[h] * integrate.quad(lambda z, h=h, j=j: (math.exp(mu[h, j] + sd[h, j] * z) - math.exp(t))
                                            * stats.norm.pdf(z), lo, lo + 40, epsabs=0, epsrel=1e-10)[0]
         np.testing.assert_allclose(ei[j], ref, rtol=1e-6, atol=1e-12)
     # Expected count in a window: Monte Carlo over joint posterior draws of f for one component
@@ -109,7 +109,7 @@ def test_search_locates_the_peak_and_window_scores_match_references():
         draws = np.exp(np.asarray(post.mean[h]) + z @ np.asarray(post.V[h]))  # (N, G)
         per_h.append(draws @ np.asarray(cover[7]))
     mc = wts @ np.array([p.mean() for p in per_h])
-    se = math.sqrt(sum(w * w * p.var() / len(p) for w, p in zip(wts, per_h)))
+    se = math.sqrt(sum(w * w * p.var() / len(p) for w, p in zip(wts, per_h, strict=True)))
     assert abs(count[7] - mc) < 5 * se
     cp = np.asarray(window_scores(post, cover, "changepoint", 1.0, link, s.surrogate.shape))
     assert np.all(np.isfinite(cp)) and np.all(cp >= 0)

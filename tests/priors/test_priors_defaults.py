@@ -6,10 +6,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
-from numpyro.distributions import constraints
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from numpyro.distributions import constraints
 from scipy import stats
 
 import bayeskern.kernels as K
@@ -191,7 +191,7 @@ def test_default_priors_cover_every_hyperparameter():
                        K.ArcCosine, K.Constant, K.White):
         priors = default_priors(kernel_cls, X1, Y)
         assert list(priors) == list(kernel_cls._params)
-        for name, d in priors.items():
+        for d in priors.values():
             assert isinstance(d, dist.Distribution)
             # each default lives on the hyperparameter's support (positive, or non-negative)
             assert d.support in (constraints.positive, constraints.nonnegative)

@@ -5,7 +5,6 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro
 import numpyro.distributions as dist
-import pytest
 from numpyro import handlers
 from numpyro.infer import MCMC, NUTS, Predictive
 

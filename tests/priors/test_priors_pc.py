@@ -12,7 +12,6 @@ from scipy import integrate, stats
 
 from bayeskern.priors import PCLengthscale, pc_lengthscale, pc_stddev, pc_variance
 
-
 # One compiled log-density per (class, dim), so scipy.quad's thousands of scalar calls stay cheap.
 _pc_logpdf = jax.jit(lambda rate, x, dim: PCLengthscale(rate, dim).log_prob(x), static_argnums=2)
 _pc_var_logpdf = jax.jit(lambda sigma0, alpha, v: pc_variance(sigma0, alpha).log_prob(v), static_argnums=(0, 1))

@@ -36,8 +36,8 @@ def test_box_1d_against_quad(family, ell):
     emb = embed(k, meas, X[:4])
     rho = PROFILES[family]
     kern = lambda s, t: 1.3 * rho(abs(s - t) / ell)  # noqa: E731
-    for x, z in zip(X[:4], np.asarray(emb.z)):
-        ref = quad_1d(lambda t: kern(x, t), a, b, kink=x) / (b - a)
+    for x, z in zip(X[:4], np.asarray(emb.z), strict=True):
+        ref = quad_1d(lambda t, x=x: kern(x, t), a, b, kink=x) / (b - a)
         assert z == pytest.approx(ref, rel=1e-9, abs=1e-13)
     inner = lambda s: quad_1d(lambda t: kern(s, t), a, b, kink=s)  # noqa: E731
     ref0 = quad_1d(inner, a, b) / (b - a) ** 2
@@ -50,8 +50,8 @@ def test_box_1d_against_quad(family, ell):
 
 def gauss_legendre_box(lo, hi, n=60):
     x, w = np.polynomial.legendre.leggauss(n)
-    nodes = [0.5 * (h - lo_) * x + 0.5 * (h + lo_) for lo_, h in zip(lo, hi)]
-    weights = [0.5 * (h - lo_) * w for lo_, h in zip(lo, hi)]
+    nodes = [0.5 * (h - lo_) * x + 0.5 * (h + lo_) for lo_, h in zip(lo, hi, strict=True)]
+    weights = [0.5 * (h - lo_) * w for lo_, h in zip(lo, hi, strict=True)]
     P = np.array(list(itertools.product(*nodes)))
     W = np.prod(np.array(list(itertools.product(*weights))), axis=1)
     return P, W
@@ -76,9 +76,9 @@ def test_matern_product_over_dims_box():
     assert has_closed_form(k, Uniform(lo, hi))
     X = np.array([[0.2, 0.5], [0.7, 1.5]])
     emb = embed(k, Uniform(lo, hi), X)
-    for x, z in zip(X, np.asarray(emb.z)):
-        r1 = quad_1d(lambda t: PROFILES[Matern32](abs(x[0] - t) / 0.3), 0, 1, kink=x[0])
-        r2 = quad_1d(lambda t: 2.0 * PROFILES[Matern52](abs(x[1] - t) / 0.8), 0, 2, kink=x[1]) / 2
+    for x, z in zip(X, np.asarray(emb.z), strict=True):
+        r1 = quad_1d(lambda t, x=x: PROFILES[Matern32](abs(x[0] - t) / 0.3), 0, 1, kink=x[0])
+        r2 = quad_1d(lambda t, x=x: 2.0 * PROFILES[Matern52](abs(x[1] - t) / 0.8), 0, 2, kink=x[1]) / 2
         assert z == pytest.approx(r1 * r2, rel=1e-9)
 
 

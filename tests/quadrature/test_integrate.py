@@ -1,5 +1,7 @@
 """integrate(), designs, WSABI-L, evidence and the NumPyro BQ model."""
 
+import itertools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -112,8 +114,8 @@ def test_kernel_herding_mmd_decreases_and_beats_monte_carlo(measure):
     H = kernel_herding(k, measure, 16, candidates=512)
     assert H.shape == (16, 2) and len(np.unique(np.asarray(H), axis=0)) == 16
     herd = [float(mmd(k, measure, H[:n])) for n in (2, 4, 8, 16)]
-    assert all(b < a for a, b in zip(herd, herd[1:]))
-    for n, h in zip((4, 8, 16), herd[1:]):
+    assert all(b < a for a, b in itertools.pairwise(herd))
+    for n, h in zip((4, 8, 16), herd[1:], strict=True):
         mc = [float(mmd(k, measure, monte_carlo(measure, n, seed=s))) for s in range(8)]
         assert h < min(mc)  # better than every one of 8 i.i.d. designs of the same size
     with pytest.raises(ValueError, match="num"):

@@ -15,8 +15,8 @@ RNG = np.random.default_rng(3)
 
 def legendre(lo, hi, n):
     x, w = np.polynomial.legendre.leggauss(n)
-    nodes = [0.5 * (h - lo_) * x + 0.5 * (h + lo_) for lo_, h in zip(lo, hi)]
-    ws = [0.5 * (h - lo_) * w for lo_, h in zip(lo, hi)]
+    nodes = [0.5 * (h - lo_) * x + 0.5 * (h + lo_) for lo_, h in zip(lo, hi, strict=True)]
+    ws = [0.5 * (h - lo_) * w for lo_, h in zip(lo, hi, strict=True)]
     return np.array(list(itertools.product(*nodes))), np.prod(np.array(list(itertools.product(*ws))), axis=1)
 
 

@@ -40,7 +40,7 @@ def _predict(process, alpha, grid, Xn, k):
         if st.mode == "full":
             eig = kron_eigh(st.mats)
             s = 1.0 / (eig.eigenvalues() + st.noise)
-            U = [Wd @ Q for Wd, Q in zip(W, eig.vectors)]  # (m, m_d): Q_dᵀ w_d per test point
+            U = [Wd @ Q for Wd, Q in zip(W, eig.vectors, strict=True)]  # (m, m_d): Q_dᵀ w_d per test point
             reduction = _contract_rows(s.reshape(grid.shape), [u * u for u in U])
             lowrank = (jnp.sqrt(s), tuple(U))
         else:

@@ -196,7 +196,7 @@ def _statistics(setup: _Setup, R):
     @jax.checkpoint
     def body(carry, xs):
         parts = block_sums(*xs)
-        return tuple(c + p for c, p in zip(carry, parts)), None
+        return tuple(c + p for c, p in zip(carry, parts, strict=True)), None
 
     M, k = setup.M, R.shape[1]
     dt = setup.X.dtype
