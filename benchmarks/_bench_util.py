@@ -113,7 +113,7 @@ def round_ratio(times: dict[str, list[float]], num: str, den: str) -> float:
     """Median over rounds of ``t_num / t_den`` measured in the same round (robust to load drift)."""
     if num not in times or den not in times:
         return float("nan")
-    return median([a / b for a, b in zip(times[num], times[den])])
+    return median([a / b for a, b in zip(times[num], times[den], strict=True)])
 
 
 def fmt_s(t: float) -> str:

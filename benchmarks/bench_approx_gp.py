@@ -53,6 +53,8 @@ THREADS = configure_threads(default=1)
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+import bayeskern  # noqa: F401  (turns on float64)
 from _bench_util import (
     block,
     environment_report,
@@ -62,8 +64,6 @@ from _bench_util import (
     median,
     round_ratio,
 )
-
-import bayeskern  # noqa: F401  (turns on float64)
 from bayeskern.features import hsgp_settings
 from bayeskern.gp import GaussianProcess
 from bayeskern.gp.backends import hsgp as hsgp_backend

@@ -44,13 +44,12 @@ THREADS = configure_threads(default=1)
 
 # Imported after configure_threads: the XLA/BLAS thread variables must be set before JAX loads.
 import numpy as np  # noqa: E402
-from _bench_util import environment_report  # noqa: E402
 from scipy.stats import qmc  # noqa: E402
 
 import bayeskern  # noqa: E402, F401
+from _bench_util import environment_report  # noqa: E402
 from bayeskern.optimize import GPSurrogate, Optimizer  # noqa: E402
 from bayeskern.optimize.test_functions import PROBLEMS  # noqa: E402
-
 
 # Evaluations per problem (the budgets) and targets (evaluations, median regret below).
 DEFAULT_EVALS = {"branin": 50, "hartmann6": 100, "ackley5": 100}

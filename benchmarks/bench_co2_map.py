@@ -63,7 +63,8 @@ jax.config.update("jax_enable_x64", True)
 try:
     from sklearn.gaussian_process import GaussianProcessRegressor
     from sklearn.gaussian_process.kernels import RBF as skRBF
-    from sklearn.gaussian_process.kernels import ExpSineSquared, RationalQuadratic as skRQ, WhiteKernel
+    from sklearn.gaussian_process.kernels import ExpSineSquared, WhiteKernel
+    from sklearn.gaussian_process.kernels import RationalQuadratic as skRQ
 except Exception as e:  # noqa: BLE001
     GaussianProcessRegressor = None
     SK_ERR = f"{type(e).__name__}: {e}"
@@ -95,7 +96,7 @@ def sk_theta_to_ours(kernel, theta) -> np.ndarray:
     """scikit-learn log-theta (free hyperparameters, its order) -> our log-parameter vector."""
     free = [h.name for h in kernel.hyperparameters if not h.fixed]
     assert set(free) == set(SK_NAMES), free
-    ours = dict(zip((SK_NAMES[nm] for nm in free), np.asarray(theta)))
+    ours = dict(zip((SK_NAMES[nm] for nm in free), np.asarray(theta), strict=True))
     return np.array([ours[k] for k in NAMES])
 
 
@@ -110,7 +111,7 @@ def bk_kernel(p):
 
 
 def log_prob(logp, X, y):
-    p = dict(zip(NAMES, jnp.exp(logp)))
+    p = dict(zip(NAMES, jnp.exp(logp), strict=True))
     return GaussianProcess(bk_kernel(p), X, noise=p["w"]).log_prob(y)
 
 
@@ -136,7 +137,7 @@ def fit_bayeskern(logp0, X, y, maxiter=500, gtol=1e-6):
         state = _OPT.init(lp)
         prev = np.inf
         it = 0
-        for it in range(1, maxiter + 1):
+        for it in range(1, maxiter + 1):  # noqa: B007  (the count is returned after the loop)
             lp, state, value, grad = _lbfgs_step(lp, state, X, y)
             value, gmax = float(value), float(jnp.max(jnp.abs(grad)))
             if not np.isfinite(value):
@@ -191,7 +192,7 @@ def main():
     print(f"scikit-learn: log_marginal_likelihood_value_ = {sk_lml:.6f}, fit wall {sk_wall:.1f} s, "
           f"{restarts} restarts; best start #{best}")
     print(f"  fitted kernel: {gpr.kernel_}")
-    for i, (th0, th, f, t) in enumerate(gpr.starts_):
+    for i, (_th0, _th, f, t) in enumerate(gpr.starts_):
         print(f"  start #{i}: LML {-f:.4f}, optimiser wall {t:.1f} s")
 
     # -- equivalence at sklearn's optimum ----------------------------------------
@@ -200,7 +201,7 @@ def main():
     ours_at_sk = float(jax.jit(log_prob)(jnp.asarray(lp_sk), Xj, yj))
     sk_at_sk = float(gpr.log_marginal_likelihood(gpr.kernel_.theta))
     # Same diagonal: sklearn has K + w + 1e-10; bayeskern K + w' + 1e-10·mean(diag K + w').
-    p = dict(zip(NAMES, np.exp(lp_sk)))
+    p = dict(zip(NAMES, np.exp(lp_sk), strict=True))
     kdiag = p["c1"] + p["c2"] + p["c3"] + p["c4"]
     w_adj = (p["w"] + 1e-10 - 1e-10 * kdiag) / (1 + 1e-10)
     lp_adj = lp_sk.copy()
@@ -237,7 +238,7 @@ def main():
               f"wall {wall:.1f} s (compile {comp:.1f} s)", flush=True)
     best_ours = max(results, key=lambda r: r[1])
     total_wall = sum(r[3] for r in results)
-    print(f"\n  best optimum: {dict(zip(NAMES, np.round(np.exp(best_ours[5]), 4)))}")
+    print(f"\n  best optimum: {dict(zip(NAMES, np.round(np.exp(best_ours[5]), 4), strict=True))}")
 
     total_comp = sum(r[4] for r in results)
     print("\n| fit | log marginal likelihood | ours − sklearn (target ≥ −0.01) | wall time | wall excl. JAX compile |")

@@ -163,7 +163,7 @@ def main():
         print(f"| {name} | {median([r[0] for r in rs]):.4f} | {median([r[1] for r in rs]):.4f} "
               f"| {median([r[2] for r in rs]):.2f} s | {median(later):.2f} s |")
     b, s = rows[label], rows["sklearn GPC"]
-    print(f"\nper-fold NLPD difference (bayeskern - sklearn): {[round(x[1] - y[1], 4) for x, y in zip(b, s)]}")
+    print(f"\nper-fold NLPD difference (bayeskern - sklearn): {[round(x[1] - y[1], 4) for x, y in zip(b, s, strict=True)]}")
 
 
 if __name__ == "__main__":

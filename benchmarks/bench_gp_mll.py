@@ -60,8 +60,8 @@ except Exception as e:  # noqa: BLE001
     tinygp = None
     TINYGP_ERR = f"{type(e).__name__}: {e}"
 try:
-    import gpjax as gpx  # noqa: E402
     import equinox as eqx  # noqa: E402  (gpjax 1.0 is built on equinox/paramax)
+    import gpjax as gpx  # noqa: E402
 except Exception as e:  # noqa: BLE001
     gpx = None
     GPJAX_ERR = f"{type(e).__name__}: {e}"

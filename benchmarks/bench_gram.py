@@ -99,7 +99,7 @@ def run_case(kernel_name, d, n, repeats, rows):
     }
     # Compile, warm up, and check both compute the same matrix.
     outs = {name: jax.block_until_ready(fn(*args)) for name, (fn, args) in methods.items()}
-    for name, (fn, args) in methods.items():
+    for fn, args in methods.values():
         jax.block_until_ready(fn(*args))
     err = float(jnp.max(jnp.abs(outs["bayeskern"] - outs["raw"])) / jnp.max(jnp.abs(outs["raw"])))
     del outs

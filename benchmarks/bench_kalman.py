@@ -13,11 +13,11 @@ import os
 import platform
 import time
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 import bayeskern  # noqa: F401  (float64)
-import jax
-import jax.numpy as jnp
 from bayeskern.gp import GaussianProcess
 from bayeskern.kernels import Matern52
 

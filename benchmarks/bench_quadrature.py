@@ -254,7 +254,7 @@ def calibration(dims, ns, repeats, warmup, samples, chains, kernel="default", pr
     alle = {"MAP": [], "NUTS": []}
     byd = {}
     failed = {"MAP": 0, "NUTS": 0}
-    for family, (d, n) in itertools.product(SMOOTH, zip(dims, ns)):
+    for family, (d, n) in itertools.product(SMOOTH, zip(dims, ns, strict=True)):
         meas = Uniform(np.zeros(d), np.ones(d))
         zm, zn, em, en, ratio, lm, ln, div, secs = [], [], [], [], [], [], [], 0, []
         for s in range(first, first + repeats):

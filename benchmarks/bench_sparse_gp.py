@@ -61,10 +61,10 @@ import numpy as np
 import numpyro
 import numpyro.distributions as dist
 import optax
-from _bench_util import block, environment_report, fmt_s, fmt_x
 from numpyro.distributions import constraints
 
 import bayeskern  # noqa: F401  (turns on float64)
+from _bench_util import block, environment_report, fmt_s, fmt_x
 from bayeskern.gp import GaussianProcess
 from bayeskern.gp.svgp import fit_svgp, select_inducing
 from bayeskern.kernels import RBF
@@ -231,7 +231,6 @@ def timing_section(sizes, M, batch, dense_max, repeats, use_gpjax, seed=0):
     n · 1e-6 / (2 σ²) (0.0056 at n = 1000, σ² = 0.09): the only expected difference in the values.
     """
     from _bench_util import interleaved, median, round_ratio
-
     from bayeskern.gp.svgp import optimal_gaussian_q, svgp_elbo
 
     gpx, eqx = _try_gpjax() if use_gpjax else (None, None)
