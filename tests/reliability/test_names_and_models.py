@@ -99,3 +99,30 @@ def test_valid_back_end_settings_are_accepted():
     gp = GaussianProcess(Matern52(), X, noise=0.1, method="rff", num_features=16, seed=3)
     assert np.isfinite(float(gp.log_prob(Y)))
     assert bk.gp.GaussianProcess(Matern52(), X, noise=0.1, method="kalman", parallel_scan=False).method == "kalman"
+
+
+def test_kronecker_log_density_from_an_unconverged_cg_is_not_finite():
+    import jax
+
+    from bayeskern.errors import ConvergenceError, ConvergenceWarning
+    from bayeskern.kernels import RBF
+    from bayeskern.linalg.cg import reset_convergence_warnings
+
+    g = np.linspace(0.0, 1.0, 12)
+    grid = np.array([(a, b) for a in g for b in g])
+    keep = np.random.default_rng(0).random(len(grid)) > 0.5  # missing cells
+    Xg, yg = grid[keep], np.sin(3 * grid[keep, 0]) * np.cos(2 * grid[keep, 1])
+
+    def gp(maxiter):
+        # per-point noise takes the CG mode (no exact eigen or Schur form)
+        return GaussianProcess(RBF(lengthscale=0.3), Xg, noise=np.linspace(1e-4, 2e-4, len(Xg)), method="kronecker",
+                               grid=(tuple(g), tuple(g)), cg_maxiter=maxiter)
+
+    assert np.isfinite(float(gp(2000).log_prob(yg)))
+    with pytest.raises(ConvergenceError, match="Kronecker grid.*cg_maxiter"):
+        gp(2).log_prob(yg)
+    reset_convergence_warnings()
+    with pytest.warns(ConvergenceWarning, match="method='kronecker'"):
+        traced = jax.jit(lambda y: gp(2).log_prob(y))(yg)
+        jax.block_until_ready(traced)
+    assert traced == -np.inf

@@ -6,7 +6,8 @@ Each back end is a module with
 * ``log_prob(process, value)``: ``(..., n) -> (...)``;
 * ``pointwise_log_prob(process, value)``: exact leave-one-out predictive log densities;
 * ``condition(process, y)``: a posterior object with ``at(X_new, kernel=, include_noise=, noise_new=)``;
-* ``sample(process, key, sample_shape)``.
+* ``sample(process, key, sample_shape)``;
+* ``OPTIONS``: the names of the settings it reads (anything else is refused).
 
 Back-end settings arrive as ``GaussianProcess(..., **method_options)``:
 hashable values (numbers, strings, tuples) in ``process.options``, arrays
@@ -40,18 +41,6 @@ BACKEND_MODULES = {
 }
 
 
-#: The settings each back end reads from ``GaussianProcess(..., **method_options)``; anything else is refused.
-OPTIONS = {
-    "dense": (),
-    "kalman": ("num_harmonics", "parallel_scan"),
-    "kronecker": ("grid", "logdet", "cg_tol", "cg_maxiter"),
-    "hsgp": ("num_basis", "boundary_factor", "L", "center"),
-    "rff": ("num_features", "rff_kind", "seed"),
-    "sgpr": ("inducing", "bound", "jitter", "chunk_size"),
-    "svgp": (),
-}
-
-
 def check_options(requested: str, chosen: str, names) -> None:
     """Refuse settings that back end ``chosen`` does not read (a typo, or an option of another back end).
 
@@ -61,17 +50,18 @@ def check_options(requested: str, chosen: str, names) -> None:
     """
     import difflib
 
-    valid = OPTIONS[chosen]
+    valid = get_backend(chosen).OPTIONS  # each back end module declares the settings it reads
     unknown = sorted(set(names) - set(valid))
     if not unknown:
         return
+    options = {m: get_backend(m).OPTIONS for m in BACKEND_MODULES}
     hints = []
     for name in unknown:
-        owners = [m for m, opts in OPTIONS.items() if name in opts]
+        owners = [m for m, opts in options.items() if name in opts]
         if owners:
             hints.append(f"{name!r} is a setting of method={owners[0]!r}")
             continue
-        close = difflib.get_close_matches(name, [o for opts in OPTIONS.values() for o in opts], n=1)
+        close = difflib.get_close_matches(name, [o for opts in options.values() for o in opts], n=1)
         hints.append(f"{name!r} is not a setting of any back end" + (f" (did you mean {close[0]!r}?)" if close else ""))
     picked = f"method={requested!r} chose {chosen!r}" if requested == "auto" else f"method={chosen!r}"
     raise ValueError(

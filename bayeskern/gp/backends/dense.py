@@ -10,6 +10,9 @@ import jax.numpy as jnp
 from bayeskern._checks import is_concrete
 from bayeskern.linalg import add_jitter, cholesky, default_jitter, gaussian_logpdf, inverse_from_cholesky
 
+#: Settings this back end reads from ``GaussianProcess(..., **method_options)``: none.
+OPTIONS: tuple[str, ...] = ()
+
 
 def applicable(process):
     """Always usable (memory ``O(n²)``, time ``O(n³)``)."""

@@ -60,6 +60,9 @@ from bayeskern.features.hsgp_settings import (
 from bayeskern.gp.backends import _lowrank
 from bayeskern.kernels import Scaled, Sum
 
+#: Settings this back end reads from ``GaussianProcess(..., **method_options)``.
+OPTIONS = ("num_basis", "boundary_factor", "L", "center")
+
 #: Largest input dimension (the tensor-product basis has ``m^d`` functions).
 MAX_DIM = 3
 DEFAULT_BOUNDARY_FACTOR = 1.5

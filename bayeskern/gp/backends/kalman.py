@@ -25,6 +25,9 @@ from bayeskern.linalg import default_jitter
 from bayeskern.linalg.kalman import kalman_log_likelihood, kalman_sample, kalman_smoother
 from bayeskern.linalg.kalman_parallel import parallel_log_likelihood
 
+#: Settings this back end reads from ``GaussianProcess(..., **method_options)``.
+OPTIONS = ("num_harmonics", "parallel_scan")
+
 
 def applicable(process):
     """None when the Kalman filter applies to ``process``, else the reason."""

@@ -111,7 +111,7 @@ from bayeskern.gp.posterior import (
 from bayeskern.kernels import (
     Kernel,
 )
-from bayeskern.linalg.cg import CGInfo
+from bayeskern.linalg.cg import CGInfo, cg_converged, guard_convergence
 from bayeskern.linalg.kronecker import (
     kron_eigh,
     kron_gaussian_logpdf,
@@ -190,8 +190,14 @@ def log_prob(process, value):
     """Log marginal likelihood ``(..., n) -> (...)``: exact in modes "full"/"schur", approximate log-det in "cg"."""
     grid = _prepare(process)
     out, info = _log_prob(process, value, grid)
-    _warn_cg(process, info)
-    return out
+    tol = float(process.options.get("cg_tol", 1e-10))
+    # An unconverged CG solve is not the log density: ConvergenceError eagerly, -inf (and one warning) traced.
+    return guard_convergence(
+        out, cg_converged(info, tol, slack=10.0), solver="conjugate gradients on the Kronecker grid",
+        site="GaussianProcess(method='kronecker')",
+        advice=f"raise cg_maxiter (now {process.options.get('cg_maxiter', 1000)}) or use method='dense'",
+        stats={"iterations": info.iterations, "relative residual": info.residual, "cg_tol": jnp.asarray(tol)},
+    )
 
 
 @jax.jit

@@ -41,6 +41,9 @@ from bayeskern.features.random_fourier import (
 )
 from bayeskern.gp.backends import _lowrank
 
+#: Settings this back end reads from ``GaussianProcess(..., **method_options)``.
+OPTIONS = ("num_features", "rff_kind", "seed")
+
 DEFAULT_NUM_FEATURES = 512
 
 

@@ -11,6 +11,9 @@ bound use ``method="sgpr"``.
 
 from __future__ import annotations
 
+#: SVGP is not a GaussianProcess back end (see the module docstring): it takes no settings here.
+OPTIONS: tuple[str, ...] = ()
+
 
 def applicable(process) -> str:
     """Always a reason: ``GaussianProcess`` cannot carry SVGP's variational state."""
