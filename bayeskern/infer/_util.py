@@ -394,6 +394,46 @@ def plate_dims(model, args: tuple, kwargs: dict) -> dict[str, list[str]]:
 
 
 
+def check_model_arguments(model, args: tuple, kwargs: dict, runner: Callable) -> None:
+    """Refuse model arguments the model does not take, before any tracing.
+
+    Runners pass unknown keywords on to the model, so a misspelt runner
+    option (``num_warmups=``) would otherwise surface as the model's own
+    ``TypeError`` (or, for a model taking ``**kwargs``, be ignored).
+
+    Raises:
+        TypeError: naming the argument, the model's parameters and the
+            runner's options, with a close match when there is one.
+    """
+    import difflib
+    import inspect
+
+    try:
+        signature = inspect.signature(model)
+    except (TypeError, ValueError):  # builtins or C callables: nothing to check against
+        return
+    try:
+        signature.bind(*args, **kwargs)
+        return
+    except TypeError as err:
+        problem = str(err)
+    name = getattr(runner, "__name__", "the runner")
+    options = [p.name for p in inspect.signature(runner).parameters.values()
+               if p.kind is inspect.Parameter.KEYWORD_ONLY or (p.default is not inspect.Parameter.empty)]
+    params = list(signature.parameters)
+    unknown = [k for k in kwargs if k not in signature.parameters
+               and not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values())]
+    hints = []
+    for k in unknown:
+        close = difflib.get_close_matches(k, options + params, n=1)
+        hints.append(f"{k!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    detail = f"keyword(s) {', '.join(hints)} are neither options of {name} nor parameters of the model" if hints \
+        else f"the model cannot be called with these arguments ({problem})"
+    raise TypeError(
+        f"{name}: {detail}; the model takes {params}, and {name}'s options are {options}"
+    )
+
+
 def validate_observations(model, args: tuple, kwargs: dict) -> None:
     """Evaluate every observed site's log density once on the concrete data, before any tracing.
 

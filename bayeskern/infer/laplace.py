@@ -12,6 +12,7 @@ from bayeskern.infer._util import (
     GRAD_RTOL,
     STALL_FACTOR,
     Mode,
+    check_model_arguments,
     find_mode,
     jit_vmap_over_draws,
     observed_values,
@@ -114,6 +115,7 @@ def laplace(
         ConvergenceError: the mode search (with Newton polishing) did not
             reach a point where the gradient vanishes.
     """
+    check_model_arguments(model, args, model_kwargs, laplace)
     validate_observations(model, args, model_kwargs)
     if num_samples < 1:
         raise ValueError(f"num_samples must be >= 1, got {num_samples}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from bayeskern.errors import ConvergenceError
-from bayeskern.infer._util import find_mode, observed_values, plate_dims, validate_observations
+from bayeskern.infer._util import check_model_arguments, find_mode, observed_values, plate_dims, validate_observations
 from bayeskern.infer.fit import Fit
 
 
@@ -40,6 +40,7 @@ def map_estimate(model, *args, steps: int = 1000, init="median", seed: int = 0, 
         fit = bk.infer.map_estimate(model, X, y)
         fit.samples["f_lengthscale"]  # (1,)
     """
+    check_model_arguments(model, args, model_kwargs, map_estimate)
     validate_observations(model, args, model_kwargs)
     mode = find_mode(model, args, model_kwargs, init=init, steps=steps, seed=seed)
     if not mode.converged:

@@ -13,6 +13,7 @@ from numpyro.infer.util import unconstrain_fn
 
 from bayeskern.errors import ConvergenceWarning
 from bayeskern.infer._util import (
+    check_model_arguments,
     check_site_names,
     find_mode,
     latent_site_names,
@@ -131,6 +132,7 @@ def nuts(
         ``(num_chains, num_samples, ...)``, NUTS ``sample_stats`` and the
         ``MCMC`` object on ``fit.mcmc``.
     """
+    check_model_arguments(model, args, model_kwargs, nuts)
     validate_observations(model, args, model_kwargs)
     if num_chains < 1 or num_samples < 1 or num_warmup < 0:
         raise ValueError(

@@ -16,6 +16,7 @@ from numpyro.infer.autoguide import (
 )
 
 from bayeskern.infer._util import (
+    check_model_arguments,
     check_site_names,
     complete_samples,
     observed_values,
@@ -89,6 +90,7 @@ def svi(
         FloatingPointError: the final loss is not finite (lower the learning
             rate, change ``init``, or look for NaNs in the model).
     """
+    check_model_arguments(model, args, model_kwargs, svi)
     validate_observations(model, args, model_kwargs)
     if steps < 1 or num_samples < 1:
         raise ValueError(f"steps and num_samples must be >= 1, got {steps}, {num_samples}")

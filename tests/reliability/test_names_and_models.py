@@ -126,3 +126,17 @@ def test_kronecker_log_density_from_an_unconverged_cg_is_not_finite():
         traced = jax.jit(lambda y: gp(2).log_prob(y))(yg)
         jax.block_until_ready(traced)
     assert traced == -np.inf
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: nuts(model, X, Y, num_warmups=10), r"nuts: keyword\(s\) 'num_warmups' \(did you mean 'num_warmup'\?\)"),
+        (lambda: svi(model, X, Y, step=10), r"svi: keyword\(s\) 'step' \(did you mean 'steps'\?\)"),
+        (lambda: laplace(model, X, Y, num_sample=10), r"laplace: keyword\(s\) 'num_sample' \(did you mean 'num_samples'\?\)"),
+        (lambda: map_estimate(model, X, Y, X, Y), r"map_estimate: the model cannot be called with these arguments"),
+    ],
+)
+def test_misspelt_runner_options_are_refused_before_any_work(call, match):
+    with pytest.raises(TypeError, match=match):
+        call()
