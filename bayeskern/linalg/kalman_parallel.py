@@ -37,7 +37,7 @@ def _elements(A, Q, H, Pinf, y, r, obs):
         return (IKH @ F, gain * yk, IKH @ Qk, hF * (inv_s * yk), jnp.outer(hF, hF) * inv_s)
 
     rest = jax.vmap(one)(A[1:], Q[1:], y[1:], r[1:], obs[1:])
-    return tuple(jnp.concatenate([f[None], e], axis=0) for f, e in zip(first, rest))
+    return tuple(jnp.concatenate([f[None], e], axis=0) for f, e in zip(first, rest, strict=True))
 
 
 def _combine(left, right):
