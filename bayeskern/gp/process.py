@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 from numpyro.distributions import Distribution, constraints
 
-from bayeskern._checks import as_inputs, as_observations, check_nonnegative, is_concrete
+from bayeskern._checks import as_inputs, as_observations, as_real, check_nonnegative, is_concrete
 from bayeskern._display import call_repr, html_table, shape_str, short
 from bayeskern.kernels import Kernel
 from bayeskern.linalg import cholesky
@@ -77,7 +77,7 @@ class GaussianProcess(Distribution):
         if not isinstance(kernel, Kernel):
             raise ValueError(f"kernel must be a bayeskern Kernel, got {type(kernel).__name__}")
         self.kernel = kernel
-        self.X = as_inputs(X, "X")
+        self.X = as_inputs(X, "X", nonempty=True)
         # Host copy of concrete inputs: inside jit even constants become tracers, and
         # structured back ends (sorting, grid detection) want the values at trace time.
         self.X_host = None if not is_concrete(X) else np.asarray(X, dtype=float).reshape(self.X.shape)
@@ -282,7 +282,7 @@ def _check_kernel_dim(kernel: Kernel, d: int) -> None:
 def _as_noise(noise, n, batched: bool = False):
     if noise is None:
         return jnp.zeros(())
-    arr = jnp.asarray(noise)
+    arr = jnp.asarray(as_real(noise, "noise", allow_bool=False, accepted=f"a non-negative float or an array of shape ({n},)"))
     if not jnp.issubdtype(arr.dtype, jnp.floating):
         arr = arr.astype(jnp.result_type(float))
     batch_ok = batched and arr.ndim >= 2 and arr.shape[-1] in (1, n)
@@ -294,7 +294,7 @@ def _as_noise(noise, n, batched: bool = False):
         )
         raise ValueError(f"noise must be a scalar or have shape ({n},), got shape {arr.shape}{hint}")
     if is_concrete(arr) and not np.all(np.isfinite(np.asarray(arr))):
-        raise ValueError("noise must be finite")
+        raise ValueError(f"noise must be finite, got {np.asarray(arr)!r}")
     check_nonnegative(arr, "noise", "GaussianProcess")
     return arr
 
@@ -304,17 +304,25 @@ def _as_mean(mean, X_raw, n) -> tuple[str, Callable | None, jnp.ndarray, jnp.nda
     zero = jnp.zeros(())
     if mean is None:
         return "zero", None, zero, jnp.zeros((n,))
+    accepted = f"None, a float, an array of shape ({n},) or a callable mean(X) -> ({n},)"
     if callable(mean):
-        loc = jnp.asarray(mean(X_raw))
+        loc = jnp.asarray(as_real(mean(X_raw), "mean(X)", accepted=f"real numbers of shape ({n},)"))
         if loc.shape != (n,):
             raise ValueError(f"mean(X) must return shape ({n},), got {loc.shape}")
+        _check_finite_mean(loc, "mean(X)")
         return "callable", mean, zero, loc
-    loc = jnp.asarray(mean)
+    loc = jnp.asarray(as_real(mean, "mean", allow_bool=False, accepted=accepted))
+    _check_finite_mean(loc, "mean")
     if loc.ndim == 0:
         return "constant", None, loc, jnp.full((n,), loc)
     if loc.shape != (n,):
         raise ValueError(f"mean must be a scalar, a callable or have shape ({n},), got shape {loc.shape}")
     return "array", None, zero, loc
+
+
+def _check_finite_mean(loc, name: str) -> None:
+    if is_concrete(loc) and not np.all(np.isfinite(np.asarray(loc))):
+        raise ValueError(f"{name} must be finite, got {np.asarray(loc)!r}; a NaN/inf prior mean makes every log density NaN/-inf")
 
 
 def mean_at(process: "GaussianProcess", X_new):

@@ -35,6 +35,7 @@ import numpy as np
 from bayeskern._checks import (
     as_float_array,
     as_inputs,
+    as_real,
     check_nonnegative,
     check_positive,
     is_concrete,
@@ -89,9 +90,10 @@ class Kernel:
                 f"hyperparameters are {sorted(self._params)}"
             )
         for pname, (default, constraint) in self._params.items():
+            if pname not in values and default is None:
+                raise TypeError(f"{name} requires the hyperparameter {pname!r} ({_accepted(constraint)})")
+            # An explicit None (or any other non-number) is refused by _validated, naming what is accepted.
             value = values.get(pname, default)
-            if value is None:
-                raise TypeError(f"{name} requires the hyperparameter {pname!r}")
             object.__setattr__(self, pname, _validated(value, pname, constraint, name))
         for sname in self._static:
             if sname in values:
@@ -247,9 +249,15 @@ class Kernel:
     def _check_input_dim(self, d: int, name: str) -> None:
         expected = self.input_dim
         if expected is not None and expected != d:
+            shaped = [
+                f"{n} has shape {tuple(jnp.shape(v))}"
+                for n in self._leaf_names()
+                if not isinstance(v := getattr(self, n), Kernel) and jnp.ndim(v) >= 1
+            ]
+            which = f" ({', '.join(shaped)})" if shaped else ""
             raise ValueError(
                 f"{type(self).__name__} has hyperparameters for {expected} input dimension(s) "
-                f"but {name} has {d}"
+                f"but {name} has {d}{which}; give each per-dimension (ARD) hyperparameter {d} value(s) or a scalar"
             )
 
     def _check_shapes(self) -> None:
@@ -381,11 +389,27 @@ class Stationary(Kernel):
 
 
 # -- helpers -------------------------------------------------------------
+def _accepted(constraint: str) -> str:
+    kind = {"positive": "a positive", "nonnegative": "a non-negative", "real": "a real"}[constraint]
+    return f"{kind} float or an array of them"
+
+
 def _validated(value, pname: str, constraint: str, owner: str):
+    """A hyperparameter value as an array leaf; the one check every kernel family goes through.
+
+    Non-numbers (strings, None, objects, complex, booleans) are a ``TypeError``
+    and empty, non-finite or out-of-constraint values a ``ValueError``, each
+    naming ``owner``, ``pname`` and what is accepted. Tracers only get the
+    dtype check (values sampled inside a model are checked by their prior).
+    """
     if constraint not in _CONSTRAINTS:  # pragma: no cover  (programming error)
         raise ValueError(f"unknown constraint {constraint!r}")
+    value = as_real(value, f"{owner}: {pname}", allow_bool=False, accepted=_accepted(constraint))
     if is_concrete(value):
-        value = np.asarray(value) if not isinstance(value, jax.Array) else value
+        if np.size(value) == 0:
+            raise ValueError(
+                f"{owner}: {pname} is empty (shape {np.shape(value)}); give {_accepted(constraint)}"
+            )
         arr = as_float_array(value, f"{owner}: {pname}")
         # Check the host copy: under a trace jnp.asarray(value) is already a tracer.
         check_arr = np.asarray(value, dtype=float)

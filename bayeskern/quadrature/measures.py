@@ -15,7 +15,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from bayeskern._checks import as_inputs, is_concrete
+from bayeskern._checks import as_inputs, as_real, is_concrete
+
+
+def _host_floats(value, name: str, accepted: str) -> np.ndarray:
+    """A concrete measure parameter as a float NumPy array; non-numbers are a TypeError naming ``name``."""
+    if not is_concrete(value):
+        raise TypeError(f"{name} must be concrete {accepted} (measures are built outside jit), got a traced value")
+    return np.asarray(as_real(value, name, allow_bool=False, accepted=accepted), dtype=float)
 
 
 class Measure:
@@ -92,16 +99,24 @@ class Uniform(Measure):
     _aux = ("normalized",)
 
     def __init__(self, lower, upper, *, normalized: bool = True):
-        lo = np.atleast_1d(np.asarray(lower, dtype=float))
-        hi = np.atleast_1d(np.asarray(upper, dtype=float))
-        if lo.ndim != 1 or lo.shape != hi.shape:
+        lo = np.atleast_1d(_host_floats(lower, "lower", "a float or a (d,) array of floats"))
+        hi = np.atleast_1d(_host_floats(upper, "upper", "a float or a (d,) array of floats"))
+        if lo.ndim != 1 or lo.shape != hi.shape or lo.size == 0:
             raise ValueError(
-                f"lower and upper must be scalars or (d,) arrays of one shape, got {lo.shape} and {hi.shape}"
+                f"lower and upper must be scalars or non-empty (d,) arrays of one shape, got {lo.shape} and {hi.shape}"
             )
         if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
             raise ValueError(f"lower and upper must be finite, got {lo} and {hi}")
         if np.any(hi <= lo):
             raise ValueError(f"upper must exceed lower in every dimension, got lower={lo}, upper={hi}")
+        with np.errstate(over="ignore"):
+            if not (np.all(np.isfinite(hi - lo)) and np.isfinite(np.prod(hi - lo))):
+                raise ValueError(
+                    f"the box [lower, upper] is too wide: its widths or volume overflow, got lower={lo}, upper={hi}; "
+                    "rescale the integration variable"
+                )
+        if not isinstance(normalized, (bool, np.bool_)):
+            raise TypeError(f"normalized must be True or False, got {normalized!r}")
         object.__setattr__(self, "lower", jnp.asarray(lo))
         object.__setattr__(self, "upper", jnp.asarray(hi))
         object.__setattr__(self, "normalized", bool(normalized))
@@ -162,11 +177,13 @@ class Gaussian(Measure):
     _leaves = ("mean", "cov", "chol")
 
     def __init__(self, mean, cov):
-        mu = np.atleast_1d(np.asarray(mean, dtype=float))
-        if mu.ndim != 1:
-            raise ValueError(f"mean must be a scalar or a (d,) array, got shape {mu.shape}")
+        mu = np.atleast_1d(_host_floats(mean, "mean", "a float or a (d,) array of floats"))
+        if mu.ndim != 1 or mu.size == 0:
+            raise ValueError(f"mean must be a scalar or a non-empty (d,) array, got shape {mu.shape}")
         d = mu.shape[0]
-        c = np.asarray(cov, dtype=float)
+        c = _host_floats(cov, "cov", "a positive float, a (d,) array of variances or a (d, d) covariance matrix")
+        if c.ndim == 1 and c.shape[0] not in (1, d):
+            raise ValueError(f"cov given as variances must have shape (1,) or ({d},) to match mean, got shape {c.shape}")
         if c.ndim == 0 or c.ndim == 1:
             c = np.diag(np.broadcast_to(c, (d,)).copy())
         if c.shape != (d, d):
@@ -222,15 +239,17 @@ class Empirical(Measure):
     _leaves = ("points", "weights")
 
     def __init__(self, points, weights=None):
-        P = np.asarray(points, dtype=float)
+        P = _host_floats(points, "points", "an (m,) or (m, d) array of floats")
         P = P[:, None] if P.ndim == 1 else P
-        if P.ndim != 2 or P.shape[0] == 0:
-            raise ValueError(f"points must have shape (m,) or (m, d) with m >= 1, got {np.shape(points)}")
+        if P.ndim != 2 or 0 in P.shape:
+            raise ValueError(f"points must have shape (m,) or (m, d) with m >= 1 and d >= 1, got {np.shape(P)}")
         if not np.all(np.isfinite(P)):
             raise ValueError("points must be finite")
         m = P.shape[0]
-        w = np.full(m, 1.0 / m) if weights is None else np.asarray(weights, dtype=float)
-        if w.shape != (m,) or not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
+        w = np.full(m, 1.0 / m) if weights is None else _host_floats(weights, "weights", f"{m} non-negative floats")
+        with np.errstate(over="ignore"):
+            total = w.sum()
+        if w.shape != (m,) or not np.all(np.isfinite(w)) or np.any(w < 0) or not 0 < total < np.inf:
             raise ValueError(f"weights must be {m} finite non-negative numbers with a positive sum, got {weights!r}")
         object.__setattr__(self, "points", jnp.asarray(P))
         object.__setattr__(self, "weights", jnp.asarray(w))

@@ -107,7 +107,6 @@ def test_a_non_scalar_integrand_is_named():
 
 # -- kernels (owned by kernels/base.py) ----------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="kernel string check: owned by kernels/base.py")
 def test_string_lengthscale_is_named():
     with pytest.raises((TypeError, ValueError), match="lengthscale"):
         RBF(lengthscale="1.0")(np.zeros((2, 1)))
