@@ -38,6 +38,8 @@ _STAT_NAMES = {
 }
 #: Total unconstrained dimension up to which ``dense_mass=None`` picks a dense mass matrix.
 DENSE_MASS_MAX_DIM = 20
+#: With init="map", the Laplace covariance seeds a diagonal mass matrix up to this dimension (a D x D Hessian).
+LAPLACE_MASS_MAX_DIM = 500
 MAX_TREE_DEPTH = 10
 
 
@@ -107,7 +109,9 @@ def nuts(
             ``"median"`` (``init_to_median``: the median of 15 prior draws of
             each site, robust for positive hyperparameters);
             ``"map"`` (minimise the negative log density in unconstrained
-            space with L-BFGS, at most ``map_steps`` iterations, then start every chain there
+            space with L-BFGS, at most ``map_steps`` iterations, seed the mass
+            matrix with the Laplace covariance there (inverse Hessian, when positive
+            definite: warm-up then takes short trajectories from the start), and start every chain there
             via ``init_to_value``: fast warm-up, but identical starts weaken
             R-hat's ability to detect multimodality);
             a dict site -> constrained value (all chains; other sites start
@@ -140,6 +144,7 @@ def nuts(
         )
     losses = None
     init_params = None
+    map_mode = None
     extras = {}
     if isinstance(init, str) and init == "map":
         mode = find_mode(model, args, model_kwargs, steps=map_steps, seed=seed)
@@ -154,6 +159,7 @@ def nuts(
         start = mode.latent()
         extras["map"] = start
         strategy = init_to_value(values=start)
+        map_mode = mode
     elif isinstance(init, (list, tuple)):
         for i, one in enumerate(init):
             if isinstance(one, Mapping):
@@ -166,11 +172,16 @@ def nuts(
         strategy = resolve_init_strategy(init)
     dim = unconstrained_dim(model, args, model_kwargs)
     dense = dim <= DENSE_MASS_MAX_DIM if dense_mass is None else dense_mass
+    inverse_mass = None
+    if map_mode is not None and (dense or dim <= LAPLACE_MASS_MAX_DIM):
+        inverse_mass = map_mode.inverse_mass_matrix(dense)
+        extras["laplace_mass_matrix"] = inverse_mass is not None
 
     kernel = NUTS(
         model,
         init_strategy=strategy,
         dense_mass=dense,
+        inverse_mass_matrix=inverse_mass,
         target_accept_prob=target_accept_prob,
         max_tree_depth=max_tree_depth,
     )

@@ -40,6 +40,7 @@ def test_nuts_fit_carries_sampler_state(conjugate_fit, shared):
     # L-BFGS stops at its gradient test: a Gaussian log density takes a handful of iterations
     assert 1 <= fit.losses.shape[0] <= 10 and fit.losses[-1] <= fit.losses[0]
     assert abs(float(fit.extras["map"]["mu"]) - mean) < 1e-3
+    assert fit.extras["laplace_mass_matrix"] is True  # warm-up started from the Laplace covariance
     assert fit.observed_data["y"].shape == (shared.N,)
     assert fit.dims == {"y": ["n"]}
 
@@ -206,3 +207,13 @@ def test_mode_search_stops_at_its_gradient_test_and_reports_non_convergence():
         laplace(rosenbrock, init={"x": np.array([-1.2, 1.0])}, steps=3, newton_steps=0)
     with pytest.warns(ConvergenceWarning, match="map_steps"):
         nuts(rosenbrock, init="map", map_steps=3, num_warmup=10, num_samples=10, num_chains=1, progress_bar=False)
+
+
+def test_laplace_mass_matrix_is_the_posterior_covariance_of_a_gaussian(shared):
+    from bayeskern.infer._util import find_mode
+
+    y = shared.conjugate_data()
+    _, sd = shared.closed_form(y)
+    mode = find_mode(shared.normal_mean_model, (), {"y": y})
+    np.testing.assert_allclose(mode.inverse_mass_matrix(dense=True), [[sd**2]], rtol=1e-8)
+    np.testing.assert_allclose(mode.inverse_mass_matrix(dense=False), [sd**2], rtol=1e-8)
