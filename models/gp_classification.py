@@ -1,14 +1,27 @@
-"""GP classification: latent whitened GP with a Bernoulli-logit likelihood, ARD RBF kernel.
+"""GP classification: Bernoulli-logit likelihood, RBF kernel, latent field integrated out by Laplace's method.
 
 Data: the Wisconsin breast-cancer table bundled with scikit-learn (install the
 ``examples`` extra: ``pip install -e '.[examples]'``, or scikit-learn alone).
-A random subsample of 150 patients (``--quick``: 80) on 5 standardised
+A random subsample of 150 patients (``--quick``: 100) on 5 standardised
 features trains the model; the accuracy is measured on the other patients.
 
+The latent field ``f`` is not sampled: ``bayeskern.gp.laplace_marginal``
+replaces it by its Laplace approximation, so NUTS runs over three
+hyperparameters only (one lengthscale for the standardised features, the
+variance and the bias; chains run one after another, which is 2.5x cheaper
+than vectorising the Newton mode search over chains). For each hyperparameter draw
+``bayeskern.gp.predict_latent`` gives the Laplace predictive mean and variance
+of ``f`` at the held-out patients, and ``bernoulli_probability`` integrates the
+logistic over it; the class-1 probability is the average over draws.
+(Sampling the whitened latent field jointly with the hyperparameters, the
+previous version, needs hundreds of warm-up steps on 80+ dimensions to leave
+the majority-class solution.)
+
 Run: ``python -m models.gp_classification [--quick] [--out DIR] [--seed S]``
-(defaults: 4 chains x (500 warm-up + 500 draws); ``--quick``: 80 training
-patients, 2 chains x (60 + 60)). Prints the verdict and the
-held-out accuracy; writes ``DIR/result.json`` (default ``DIR``:
+(defaults: 4 chains x (500 warm-up + 500 draws); ``--quick``: 100 training
+patients, 2 chains x (60 + 60): about a minute of CPU, most of it compiling;
+R-hat is not yet below 1.01 at these settings, the accuracy is). Prints the verdict and the held-out
+accuracy; writes ``DIR/result.json`` (default ``DIR``:
 ``./gp_classification-output``).
 """
 
@@ -16,13 +29,13 @@ from __future__ import annotations
 
 import time
 
-import jax
 import numpy as np
 import numpyro
 import numpyro.distributions as dist
 
 import bayeskern  # noqa: F401
-from bayeskern.gp import latent
+from bayeskern.gp import laplace_marginal
+from bayeskern.kernels import RBF
 from bayeskern.priors import sample_rbf
 
 try:
@@ -31,34 +44,34 @@ except ImportError:  # run as a file from inside models/
     import _cli  # type: ignore[no-redef]
 
 
-def model(X, y=None, X_new=None):
-    """``X`` ``(n, d)`` standardised, ``y`` ``(n,)`` in {0, 1}; latent ``f`` ``(n,)``.
+def model(X, y):
+    """``X`` ``(n, d)`` standardised, ``y`` ``(n,)`` in {0, 1}.
 
-    With ``X_new`` ``(m, d)``: ``p_new`` ``(m,)``, the class-1 probability at
-    the latent posterior mean given each draw of ``f`` (noise-free GP
-    conditional; probit-free plug-in of the conditional mean).
+    ``y_i ~ Bernoulli(logit = f_i)``, ``f ~ GP(bias, RBF_ARD)``; sites
+    ``f_lengthscale``, ``f_variance``, ``bias`` and the observed
+    Laplace-marginal site ``f_y``.
     """
-    kernel = sample_rbf("f", X, ard=True, variance=dist.LogNormal(0.0, 1.0))
+    kernel = sample_rbf("f", X, variance=dist.LogNormal(0.0, 1.0))
     bias = numpyro.sample("bias", dist.Normal(0.0, 2.0))
-    f = latent("f", kernel, X)
-    numpyro.sample("y", dist.Bernoulli(logits=f + bias), obs=y)
-    if X_new is not None:
-        # f | f(X) by the noise-free GP conditional, from the same kernel draw.
-        from bayeskern.gp import GaussianProcess
+    laplace_marginal("f", kernel, X, lambda f: dist.Bernoulli(logits=f), y, mean=bias)
 
-        cond = GaussianProcess(kernel, X, noise=1e-6).condition(f, X_new)
-        numpyro.deterministic("p_new", jax.nn.sigmoid(cond.mean + bias))
+
+def kernel_of(values) -> RBF:
+    """The model's kernel for one posterior draw (for ``predict_latent``)."""
+    return RBF(lengthscale=values["f_lengthscale"], variance=values["f_variance"])
 
 
 def main(*, quick: bool = False, n_train: int | None = None, features: int = 5, num_warmup: int | None = None,
          num_samples: int | None = None, num_chains: int | None = None, seed: int = 0,
          out: str | None = "gp_classification-output") -> dict:
-    """Fit on ``n_train`` patients; returns verdict numbers, held-out accuracy and majority-class rate (and ``fit``)."""
+    """Fit on ``n_train`` patients; returns verdict numbers, held-out accuracy, log predictive density per
+    patient and majority-class rate (and ``fit``)."""
     from bayeskern.datasets import load_classification
     from bayeskern.diagnostics import check
+    from bayeskern.gp import bernoulli_probability, predict_latent
     from bayeskern.infer import nuts
 
-    n_train = n_train or (80 if quick else 150)
+    n_train = n_train or (100 if quick else 150)
     num_warmup = num_warmup or (60 if quick else 500)
     num_samples = num_samples or (60 if quick else 500)
     num_chains = num_chains or (2 if quick else 4)
@@ -67,21 +80,27 @@ def main(*, quick: bool = False, n_train: int | None = None, features: int = 5, 
     Xs = Xs[:, :features]
     idx = np.random.default_rng(0).permutation(len(Xs))
     train, test = idx[:n_train], idx[n_train:]
+    y_test = data.y[test]
     t0 = time.perf_counter()
+    # sequential chains: vmapping the Newton mode search over chains costs 2.5x running them one after another
     fit = nuts(model, Xs[train], data.y[train], num_warmup=num_warmup, num_samples=num_samples,
-               num_chains=num_chains, seed=seed, progress_bar=False)
+               num_chains=num_chains, chain_method="sequential", seed=seed, progress_bar=False)
     seconds = time.perf_counter() - t0
-    pred = fit.predict(model, Xs[train], data.y[train], X_new=Xs[test], num_draws=100, seed=seed,
-                       return_sites=["p_new"])
-    p = np.asarray(pred["p_new"]).mean(0)
-    acc = float(np.mean((p > 0.5) == data.y[test]))
-    majority = float(max(np.mean(data.y[test]), 1 - np.mean(data.y[test])))
     verdict = check(fit)
     print(verdict)
+    pred = predict_latent(fit, "f", Xs[test], X=Xs[train], kernel=kernel_of)
+    p_draws = np.asarray(bernoulli_probability(pred.mean, pred.var))  # (draws, m)
+    p = p_draws.mean(0)
+    acc = float(np.mean((p > 0.5) == y_test))
+    lpd = float(np.mean(np.log(np.where(y_test == 1, p, 1 - p))))
+    majority = float(max(np.mean(y_test), 1 - np.mean(y_test)))
+    ls = float(np.median(np.asarray(fit.samples["f_lengthscale"])))
+    print(f"posterior median lengthscale {ls:.2f}")
     print(f"test accuracy on {len(test)} held-out patients: {acc:.3f} (majority class {majority:.3f}); "
-          f"NUTS {seconds:.1f} s")
+          f"mean log predictive density {lpd:.3f}; NUTS {seconds:.1f} s")
     result = {"verdict": _cli.verdict_numbers(verdict), "nuts_seconds": seconds, "num_chains": num_chains,
-              "num_samples": num_samples, "accuracy": acc, "majority_rate": majority, "n_test": len(test)}
+              "num_samples": num_samples, "n_train": n_train, "n_test": len(test), "accuracy": acc,
+              "mean_log_predictive": lpd, "majority_rate": majority, "median_lengthscale": ls}
     if out is not None:
         _cli.write_result(out, result)
     return {**result, "fit": fit}
