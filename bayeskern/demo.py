@@ -2,9 +2,18 @@
 
 Long RBF trend + RBF x periodic seasonal + rational-quadratic medium-term
 irregularities + short RBF + white noise, on standardised ppm with inputs
-in years. MAP on all months, then NUTS over the eleven hyperparameters on a
-subsample, started at the MAP point. Writes the ArviZ summary, the
-diagnostic verdict, plots and the saved fit to one folder.
+in years. MAP on all months (L-BFGS), then NUTS over the eleven
+hyperparameters on the most recent ``nuts_years`` years of months, started at
+that window's MAP with the Laplace covariance as the initial mass matrix.
+Writes the ArviZ summary, the diagnostic verdict, plots and the saved fit to
+one folder.
+
+Why a contiguous window and not every k-th month: the short-term component
+(length scale about six weeks) is only told apart from the noise by
+neighbouring months; on every 4th month the two trade off along a ridge that
+NUTS mixes badly (noise and short-term variance reached bulk ESS 70-90 of 1200
+draws, R-hat 1.05-1.06). The trend and seasonal-decay length scales (decades)
+are then informed mostly by their priors, which the summary shows.
 """
 
 from __future__ import annotations
@@ -88,7 +97,7 @@ def default_cache_dir() -> str:
     return os.path.join(base, "bayeskern", "jax")
 
 
-def run_demo(out: str = "demo-output", *, quick: bool = False, subsample: int = 4, num_warmup: int = 400,
+def run_demo(out: str = "demo-output", *, quick: bool = False, nuts_years: float = 10.0, num_warmup: int = 400,
              num_samples: int = 400, num_chains: int = 4, seed: int = 0, log=print) -> dict:
     """Run the demo (CO2 GP, then a coal-mining Cox process), writing results into ``out``; returns headline figures."""
     from bayeskern.diagnostics import check, plot_predictive_band, plot_rank, plot_trace
@@ -98,7 +107,7 @@ def run_demo(out: str = "demo-output", *, quick: bool = False, subsample: int = 
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     if quick:
-        subsample, num_warmup, num_samples = max(subsample, 8), 100, 100
+        nuts_years, num_warmup, num_samples, num_chains = min(nuts_years, 5.0), 100, 100, 2
 
     data = load_co2()
     X_all = np.asarray(data.X) - YEAR0
@@ -113,13 +122,15 @@ def run_demo(out: str = "demo-output", *, quick: bool = False, subsample: int = 
     log(f"[demo] MAP on all {len(X_all)} months (L-BFGS, {map_fit.extras['iterations']} iterations) in {t_map:.1f} s: "
         + ", ".join(f"{k}={float(v):.3g}" for k, v in sorted(map_point.items())))
 
-    X_sub, y_sub = X_all[::subsample], y_all[::subsample]
+    recent = X_all >= X_all[-1] - nuts_years
+    X_sub, y_sub = X_all[recent], y_all[recent]
     t0 = time.perf_counter()
     fit = nuts(co2_model, X_sub, y_sub, num_warmup=num_warmup, num_samples=num_samples,
-               num_chains=num_chains, seed=seed, init=map_point)
+               num_chains=num_chains, seed=seed, init="map")
     t_nuts = time.perf_counter() - t0
-    log(f"[demo] NUTS on {len(X_sub)} months (every {subsample}th), {num_chains} chains x "
-        f"({num_warmup} warm-up + {num_samples} draws) in {t_nuts:.1f} s")
+    log(f"[demo] NUTS on the last {len(X_sub)} months ({data.X[recent][0]:.1f}-{data.X[-1]:.1f}), started at their "
+        f"MAP with the Laplace mass matrix, {num_chains} chains x ({num_warmup} warm-up + {num_samples} draws) "
+        f"in {t_nuts:.1f} s")
 
     summary = fit.summary()
     verdict = check(fit)
@@ -127,11 +138,13 @@ def run_demo(out: str = "demo-output", *, quick: bool = False, subsample: int = 
     log(summary.to_string() if hasattr(summary, "to_string") else str(summary))
     log("\n" + str(verdict))
 
-    X_new = np.linspace(X_all[0], X_all[-1] + 10.0, 400)
+    X_new = np.linspace(X_sub[0] - 2.0, X_all[-1] + 10.0, 400)
     pred = fit.predict(co2_model, X_sub, y_sub, X_new=X_new, num_draws=100, seed=seed,
                        return_sites=["f_mean", "f_var", "trend_mean", "seasonal_mean"])
     draws = _band_draws(pred["f_mean"], pred["f_var"], seed) * y_sd + y_mu
-    plot_predictive_band(data.X, data.y, X_new + YEAR0, draws, path=out_dir / "co2_forecast.png",
+    shown = np.asarray(data.X) >= X_new[0] + YEAR0
+    plot_predictive_band(np.asarray(data.X)[shown], np.asarray(data.y)[shown], X_new + YEAR0, draws,
+                         path=out_dir / "co2_forecast.png",
                          title="Mauna Loa CO2: posterior predictive (NUTS over hyperparameters)",
                          xlabel="year", ylabel="CO2 (ppm)")
     _plot_components(X_new + YEAR0, pred, y_sd, y_mu, out_dir / "co2_components.png")
