@@ -186,6 +186,9 @@ def test_bo_surrogate_fits_hartmann6(tmp_path):
     assert r["train_correlation"] > 0.9  # the surrogate reproduces its 20 evaluations
     assert r["test_correlation"] > 0.0  # ... and carries some signal to fresh points of a hard 6-D function
     assert 0.0 <= r["final_regret"] <= r["initial_regret"] < 3.4
+    # y is observed through GaussianProcess, so PSIS-LOO has one term per evaluation (measured: 6 of the 20
+    # have Pareto k > 0.7, honest for 20 points in 6-D), not one joint term as with a multivariate normal
+    assert any("of 20 observation(s) of 'y'" in p for p in r["verdict"]["problems"]), r["verdict"]["problems"]
 
 
 # ----------------------------------------------------------------------------- examples/
