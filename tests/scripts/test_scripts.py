@@ -10,8 +10,10 @@ held-out accuracy and coverage. Figures must be real, non-empty PNG files.
 ``--help`` must exit 0 for every script. A few alternative paths (other
 inference methods) run in-process through ``main(...)``.
 
-The quick runs take 20-60 s each on two cores, so they are marked slow (CI runs
-them with ``--runslow``).
+The quick runs take 30-90 s each on two cores (heteroscedastic_gp: about 290 s),
+so they are marked slow (CI runs them with ``--runslow``). Measured 2026-12-07 on a
+loaded 2-core machine: the whole module with ``--runslow`` took 961 s wall, 923 s
+user CPU (over the 12-minute target, mostly heteroscedastic_gp).
 """
 
 from __future__ import annotations
