@@ -150,7 +150,7 @@ def test_save_load_round_trip_is_exact(conjugate_fit, tmp_path):
     np.testing.assert_array_equal(fit.losses, back.losses)
     assert back.losses.dtype == fit.losses.dtype
     assert back.dims == fit.dims
-    assert back.extras == {"dense_mass": True, "unconstrained_dim": 1, "max_tree_depth": 10}
+    assert back.extras == {"dense_mass": True, "unconstrained_dim": 1, "max_tree_depth": 10, "laplace_mass_matrix": True}
     # the ArviZ view of the loaded fit is the same data
     d1, d2 = fit.to_arviz(), back.to_arviz()
     for group in ("posterior", "sample_stats", "log_likelihood", "observed_data"):

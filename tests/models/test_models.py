@@ -43,17 +43,26 @@ def test_gp_regression_model_and_prediction_sites():
 def test_heteroscedastic_model_samples_a_noise_field():
     X, y, sd = heteroscedastic_gp.simulate(n=25)
     tr, lp = trace(heteroscedastic_gp.model, X, y)
-    assert tr["log_noise"]["value"].shape == (25,) and "log_noise_z" in tr and np.isfinite(lp)
+    # the log-noise field lives at NUM_KNOTS knots and is interpolated to the 25 inputs
+    knots = [name for name in tr if name.startswith("log_noise_knots") and tr[name]["type"] == "sample"]
+    assert knots and tr[knots[0]]["value"].shape == (heteroscedastic_gp.NUM_KNOTS,)
+    assert tr["log_noise"]["value"].shape == (25,) and np.isfinite(lp)
     assert np.all(np.diff(sd) > 0)  # the simulated noise grows along the input, as documented
 
 
-def test_gp_classification_model_predicts_probabilities():
+def test_gp_classification_model_integrates_the_latent_field_out():
     X = RNG.normal(size=(15, 3))
     y = (X[:, 0] > 0).astype(int)
-    tr, lp = trace(gp_classification.model, X, y, X_new=RNG.normal(size=(4, 3)))
-    p = np.asarray(tr["p_new"]["value"])
-    assert tr["f_lengthscale"]["value"].shape == (3,) and p.shape == (4,)
-    assert np.all((p > 0) & (p < 1)) and np.isfinite(lp)
+    tr, lp = trace(gp_classification.model, X, y)
+    # an isotropic RBF over the hyperparameters only; the Bernoulli field is a Laplace-marginal site
+    assert tr["f_lengthscale"]["value"].shape == () and {"f_variance", "bias", "f_y"} <= set(tr)
+    latent = [n for n, site in tr.items() if site["type"] == "sample" and not site["is_observed"]]
+    assert sorted(latent) == ["bias", "f_lengthscale", "f_variance"] and np.isfinite(lp)
+    values = {k: tr[k]["value"] for k in ("f_lengthscale", "f_variance")}
+    # kernel_of (used by predict_latent) rebuilds the site's prior covariance, up to its jitter
+    cov = tr["f_y"]["fn"].covariance
+    cov = cov() if callable(cov) else cov
+    np.testing.assert_allclose(cov, gp_classification.kernel_of(values)(X), rtol=1e-5, atol=1e-6)
 
 
 def test_co2_model_records_whole_and_component_predictions():
