@@ -48,7 +48,8 @@ from numpyro.infer.util import constrain_fn, potential_energy, unconstrain_fn
 import bayeskern  # noqa: F401
 from bayeskern.datasets import load_classification, train_test_folds
 from bayeskern.gp import laplace_marginal
-from bayeskern.gp.predict_laplace import bernoulli_probability, predict_latent
+from bayeskern.gp.predict_laplace import predict_latent
+from bayeskern.gp.predictive_density import bernoulli_probability
 from bayeskern.infer import Fit
 from bayeskern.kernels import RBF
 

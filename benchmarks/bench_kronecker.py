@@ -34,7 +34,7 @@ import numpy as np  # noqa: E402
 import bayeskern  # noqa: E402,F401  (turns on float64)
 from _bench_util import environment_report, fmt_s, interleaved, median  # noqa: E402
 from bayeskern.gp import GaussianProcess  # noqa: E402
-from bayeskern.gp.backends.kronecker import grid_axes  # noqa: E402
+from bayeskern.gp.backends.kronecker_grid import grid_axes  # noqa: E402
 from bayeskern.kernels import RBF, Matern32  # noqa: E402
 from bayeskern.linalg.grid import grid_points  # noqa: E402
 

@@ -51,7 +51,7 @@ def latent_field(name: str, kernel, grid, method: str = "dense", *, num_basis=No
     if method == "dense":
         return latent(name, kernel, X, jitter=jitter)
     if method == "kronecker":
-        from bayeskern.gp.backends.kronecker_factors import _axis_gram, factor_kernel
+        from bayeskern.gp.backends.kronecker_factors import axis_gram, factor_kernel
         from bayeskern.linalg.kronecker import kron_mvp
 
         factors = factor_kernel(kernel, grid.dim)
@@ -59,7 +59,7 @@ def latent_field(name: str, kernel, grid, method: str = "dense", *, num_basis=No
             raise ValueError(f"method='kronecker' needs a kernel that factors over the grid axes: {factors}")
         Ls = []
         for d, ax in enumerate(grid.axes):
-            K = _axis_gram(factors.axes[d], jnp.asarray(ax), None, d, grid.dim)
+            K = axis_gram(factors.axes[d], jnp.asarray(ax), None, d, grid.dim)
             rel = default_jitter(K.dtype) if jitter is None else float(jitter)
             Ls.append(cholesky(K, jitter=rel, name=f"{name} axis-{d} kernel matrix"))
         z = numpyro.sample(f"{name}_z", dist.Normal(jnp.zeros((grid.size,), X.dtype), 1.0).to_event(1))

@@ -121,7 +121,7 @@ def nystrom_features(kernel: Kernel, X, landmarks, *, jitter: float | None = Non
         ValueError: ``X`` and ``landmarks`` disagree in input dimension.
     """
     Xa = as_inputs(X, "X")
-    Z = _as_landmarks(landmarks, Xa.shape[1], "landmarks")
+    Z = as_landmarks(landmarks, Xa.shape[1], "landmarks")
     L = landmark_cholesky(kernel, Z, jitter=jitter, name="Nyström landmark kernel matrix K_mm")
     return solve_triangular(L, kernel(Z, Xa), lower=True).T
 
@@ -140,7 +140,7 @@ class Nystrom:
 
     def __init__(self, kernel: Kernel, landmarks, *, jitter: float | None = None):
         self.kernel = kernel
-        self.landmarks = _as_landmarks(landmarks, None, "landmarks")
+        self.landmarks = as_landmarks(landmarks, None, "landmarks")
         self.L = landmark_cholesky(kernel, self.landmarks, jitter=jitter,
                                    name="Nyström landmark kernel matrix K_mm")
 
@@ -163,7 +163,7 @@ class Nystrom:
         return P1 @ (P1 if X2 is None else self(X2)).T
 
 
-def _as_landmarks(Z, d: int | None, name: str):
+def as_landmarks(Z, d: int | None, name: str) -> jnp.ndarray:
     """``Z`` as ``(M, d)``, checking the input dimension against ``d`` when given."""
     Za = jnp.asarray(Z)
     if Za.ndim == 1 and (d is None or d == 1):

@@ -338,7 +338,7 @@ def _auto_method(kernel, Xa) -> str:
 
 
 def _kronecker_marginal(likelihood, kernel, Xa, loc, offset, jitter, max_iter, tol, options, site):
-    from bayeskern.gp.backends.kronecker_factors import _axis_gram, factor_kernel
+    from bayeskern.gp.backends.kronecker_factors import axis_gram, factor_kernel
     from bayeskern.gp.laplace_kronecker import KronLaplaceOptions
     from bayeskern.gp.laplace_structured import KroneckerLaplaceMarginal
     from bayeskern.linalg.grid import find_grid
@@ -359,7 +359,7 @@ def _kronecker_marginal(likelihood, kernel, Xa, loc, offset, jitter, max_iter, t
     opts = KronLaplaceOptions(**{"max_iter": int(max_iter), "tol": max(float(tol), 1e-8), **options})
     Ls = []
     for d in range(D):
-        Kd = _axis_gram(factors.axes[d], jnp.asarray(coords[d]), None, d, D)
+        Kd = axis_gram(factors.axes[d], jnp.asarray(coords[d]), None, d, D)
         if d == 0:
             Kd = factors.scale * Kd
         rel = default_jitter(Kd.dtype) if jitter is None else float(jitter)

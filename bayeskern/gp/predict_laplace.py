@@ -29,8 +29,7 @@ site on the first draw. An HSGP site stores its basis and spectral weights,
 so it needs neither.
 
 :func:`~bayeskern.gp.predictive_density.bernoulli_probability` and
-:func:`~bayeskern.gp.predictive_density.predictive_log_density` (re-exported
-here) turn the Gaussian ``N(f*; μ, s²)`` into predictive probabilities and
+:func:`~bayeskern.gp.predictive_density.predictive_log_density` turn the Gaussian ``N(f*; μ, s²)`` into predictive probabilities and
 densities.
 """
 
@@ -56,11 +55,9 @@ from bayeskern.gp.predict_structured import (
     kron_predictive,
     lowrank_predictive,
 )
-from bayeskern.gp.predictive_density import bernoulli_probability, predictive_log_density
 from bayeskern.kernels import Kernel
 
-__all__ = ["LaplacePrediction", "bernoulli_probability", "latent_predictive", "predict_latent",
-           "predictive_log_density"]
+__all__ = ["LaplacePrediction", "latent_predictive", "predict_latent"]
 
 
 class LaplacePrediction(NamedTuple):

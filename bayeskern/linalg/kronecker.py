@@ -40,14 +40,9 @@ from typing import NamedTuple, Sequence
 import jax
 import jax.numpy as jnp
 
-from bayeskern.linalg.cg import CGInfo, cg_solve, conjugate_gradient
-from bayeskern.linalg.grid import find_grid, grid_points, locate_on_grid
-
 __all__ = [
     "KroneckerEigen", "kron_mvp", "kron_diag", "kron_vector", "kron_eigh", "kron_noisy_solve",
     "kron_noisy_logdet", "kron_gaussian_logpdf", "kron_inverse_diagonal", "kron_sqrt_mvp",
-    # re-exported from their own modules (conjugate gradients, grid detection)
-    "conjugate_gradient", "cg_solve", "CGInfo", "find_grid", "locate_on_grid", "grid_points",
 ]
 
 LOG_2PI = math.log(2 * math.pi)
@@ -167,7 +162,7 @@ def kron_sqrt_mvp(eig: KroneckerEigen, z):
 
 
 # -- gradient helpers -------------------------------------------------------------
-def _axis_gram(A, B, nb: int, d: int):
+def axis_gram(A, B, nb: int, d: int):
     """``Σ_{batch, other axes} A[.., a, ..] B[.., b, ..]`` -> ``(m_d, m_d)`` for tensors ``(batch..., m_1..m_D)``."""
     axes = [i for i in range(A.ndim) if i != nb + d]
     return jnp.tensordot(A, B, axes=(axes, axes))
@@ -205,7 +200,7 @@ def _bilinear_cotangent(mats, U, W, shape):
     nb = 1
     Ut = U.reshape(U.shape[:1] + shape)
     Wt = W.reshape(W.shape[:1] + shape)
-    dK = tuple(_axis_gram(Ut, _apply_along(mats, Wt, nb, skip=d), nb, d) for d in range(len(mats)))
+    dK = tuple(axis_gram(Ut, _apply_along(mats, Wt, nb, skip=d), nb, d) for d in range(len(mats)))
     return dK, jnp.sum(U * W)
 
 

@@ -18,7 +18,10 @@ import pytest
 import bayeskern  # noqa: F401  (enables float64)
 from bayeskern.gp import GaussianProcess
 from bayeskern.gp.backends import BackendNote
-from bayeskern.gp.backends.kronecker import KroneckerConditioned, factor_kernel, grid_axes, is_exact
+from bayeskern.gp.backends.kronecker import is_exact
+from bayeskern.gp.backends.kronecker_factors import factor_kernel
+from bayeskern.gp.backends.kronecker_grid import grid_axes
+from bayeskern.gp.backends.kronecker_predict import KroneckerConditioned
 from bayeskern.kernels import RBF, Constant, Matern32, Matern52, Periodic, White
 from bayeskern.linalg.grid import grid_points
 

@@ -8,11 +8,9 @@ import pytest
 from scipy.stats import multivariate_normal
 
 import bayeskern  # noqa: F401  (enables float64)
+from bayeskern.linalg.cg import cg_solve, conjugate_gradient
+from bayeskern.linalg.grid import find_grid, grid_points, locate_on_grid
 from bayeskern.linalg.kronecker import (
-    cg_solve,
-    conjugate_gradient,
-    find_grid,
-    grid_points,
     kron_diag,
     kron_eigh,
     kron_gaussian_logpdf,
@@ -22,7 +20,6 @@ from bayeskern.linalg.kronecker import (
     kron_noisy_solve,
     kron_sqrt_mvp,
     kron_vector,
-    locate_on_grid,
 )
 
 RNG = np.random.default_rng(0)

@@ -101,8 +101,8 @@ from bayeskern._checks import is_concrete
 from bayeskern.gp.backends.kronecker_factors import (
     factor_kernel,
 )
-from bayeskern.gp.backends.kronecker_grid import _find_grid, _Grid, grid_axes  # noqa: F401  (public: grid=grid_axes(X))
-from bayeskern.gp.backends.kronecker_predict import KroneckerConditioned, _alpha, _predict  # noqa: F401  (re-export)
+from bayeskern.gp.backends.kronecker_grid import _find_grid, _Grid
+from bayeskern.gp.backends.kronecker_predict import KroneckerConditioned, _alpha, _predict
 from bayeskern.gp.backends.kronecker_setup import SCHUR_BUDGET, _mode, _Setup  # noqa: F401
 from bayeskern.gp.posterior import (
     prediction_inputs,

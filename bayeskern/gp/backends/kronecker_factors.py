@@ -140,7 +140,7 @@ def _embed(x, d: int, D: int):
     return jnp.zeros((x.shape[0], D), x.dtype).at[:, d].set(x)
 
 
-def _axis_gram(kernels, x1, x2, d: int, D: int):
+def axis_gram(kernels, x1, x2, d: int, D: int) -> jnp.ndarray:
     """``k_d(x1, x2)`` ``(m1, m2)`` for per-axis factors ``kernels`` (``x2=None``: symmetric)."""
     Z1 = _embed(x1, d, D)
     Z2 = None if x2 is None else _embed(x2, d, D)
@@ -154,6 +154,6 @@ def _axis_gram(kernels, x1, x2, d: int, D: int):
 def _cross_factors(factors: KernelFactors, coords, Xn):
     """Per-axis cross-covariances ``W_d`` ``(m, m_d)`` between ``Xn`` ``(m, D)`` and the grid (scale in ``W_0``)."""
     D = len(coords)
-    W = [_axis_gram(factors.axes[d], Xn[:, d], coords[d], d, D) for d in range(D)]
+    W = [axis_gram(factors.axes[d], Xn[:, d], coords[d], d, D) for d in range(D)]
     W[0] = factors.scale * W[0]
     return W

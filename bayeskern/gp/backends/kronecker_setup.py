@@ -10,7 +10,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from bayeskern.gp.backends.kronecker_factors import _axis_gram, factor_kernel
+from bayeskern.gp.backends.kronecker_factors import axis_gram, factor_kernel
 from bayeskern.gp.backends.kronecker_grid import _Grid
 from bayeskern.linalg import default_jitter
 from bayeskern.linalg.cg import CGInfo, cg_solve
@@ -50,7 +50,7 @@ class _Setup:
         if isinstance(factors, str):
             raise ValueError(f"method='kronecker' cannot be used: {factors}")
         self.factors = factors
-        mats = [_axis_gram(factors.axes[d], g.coords[d], None, d, D) for d in range(D)]
+        mats = [axis_gram(factors.axes[d], g.coords[d], None, d, D) for d in range(D)]
         mats[0] = factors.scale * mats[0]
         self.mats = tuple(mats)
         dtype = self.mats[0].dtype

@@ -11,7 +11,7 @@ from jax.scipy.linalg import solve_triangular
 
 from bayeskern._checks import as_inputs, as_observations
 from bayeskern.features.nystrom import (
-    _as_landmarks,
+    as_landmarks,
     landmark_cholesky,
     select_landmarks,
 )
@@ -43,7 +43,7 @@ def q_marginals(kernel: Kernel, X, inducing, q_loc, q_scale_tril, *, whiten: boo
     avoid refactorising.
     """
     Xa = as_inputs(X, "X")
-    Z = _as_landmarks(inducing, Xa.shape[1], "inducing")
+    Z = as_landmarks(inducing, Xa.shape[1], "inducing")
     _check_q(q_loc, q_scale_tril, Z.shape[0])
     if L is None:
         L = landmark_cholesky(kernel, Z, jitter=jitter, name="inducing-point kernel matrix K_mm")
@@ -110,7 +110,7 @@ def svgp_elbo(kernel: Kernel, X, y, likelihood: Callable, inducing, q_loc, q_sca
     y = as_observations(y, "y")
     if y.shape != (b,):
         raise ValueError(f"y must have shape ({b},) to match X, got {y.shape}")
-    Z = _as_landmarks(inducing, Xa.shape[1], "inducing")
+    Z = as_landmarks(inducing, Xa.shape[1], "inducing")
     L = landmark_cholesky(kernel, Z, jitter=jitter, name="inducing-point kernel matrix K_mm")
     mu, var = q_marginals(kernel, Xa, Z, q_loc, q_scale_tril, whiten=whiten, L=L)
     mu = mu + _mean_values(mean, Xa)
@@ -131,7 +131,7 @@ def optimal_gaussian_q(kernel: Kernel, X, y, noise, inducing, *, whiten: bool = 
         ``(q_loc (M,), q_scale_tril (M, M))``.
     """
     Xa = as_inputs(X, "X")
-    Z = _as_landmarks(inducing, Xa.shape[1], "inducing")
+    Z = as_landmarks(inducing, Xa.shape[1], "inducing")
     L = landmark_cholesky(kernel, Z, jitter=jitter, name="inducing-point kernel matrix K_mm")
     A = solve_triangular(L, kernel(Z, Xa), lower=True)
     lam = jnp.broadcast_to(jnp.asarray(noise, A.dtype), (Xa.shape[0],))

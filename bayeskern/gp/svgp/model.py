@@ -11,7 +11,7 @@ from jax.scipy.linalg import solve_triangular
 from numpyro.distributions import constraints
 
 from bayeskern._checks import as_inputs, as_observations
-from bayeskern.features.nystrom import _as_landmarks, landmark_cholesky
+from bayeskern.features.nystrom import as_landmarks, landmark_cholesky
 from bayeskern.gp.svgp.elbo import _mean_values, q_marginals
 from bayeskern.gp.svgp.quadrature import NUM_QUADRATURE, expected_log_likelihood
 from bayeskern.kernels import Kernel
@@ -51,7 +51,7 @@ class SVGP:
         if not isinstance(name, str) or not name:
             raise ValueError(f"name must be a non-empty string, got {name!r}")
         self.name = name
-        self.inducing = _as_landmarks(inducing, None, "inducing")
+        self.inducing = as_landmarks(inducing, None, "inducing")
         self.likelihood = likelihood
         self.learn_inducing = learn_inducing
         self.jitter = jitter

@@ -15,7 +15,7 @@ from numpyro import handlers
 from numpyro.distributions import biject_to, constraints
 
 from bayeskern._checks import as_inputs, as_observations, is_concrete
-from bayeskern.features.nystrom import _as_landmarks, landmark_cholesky
+from bayeskern.features.nystrom import as_landmarks, landmark_cholesky
 from bayeskern.gp.svgp.elbo import (
     _check_q,
     _kl_unwhitened,
@@ -250,7 +250,7 @@ def fit_svgp(kernel, X, y, likelihood: Callable, inducing, *, steps: int = 1000,
     ya = as_observations(y, "y")
     if ya.shape != (n,):
         raise ValueError(f"y must have shape ({n},) to match X, got {ya.shape}")
-    Z0 = _as_landmarks(inducing, d, "inducing")
+    Z0 = as_landmarks(inducing, d, "inducing")
     M = Z0.shape[0]
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
         raise ValueError(f"steps must be a positive integer, got {steps!r}")
