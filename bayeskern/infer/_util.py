@@ -476,3 +476,16 @@ def validate_observations(model, args: tuple, kwargs: dict) -> None:
 
 def _is_factor(site) -> bool:
     return type(site["fn"]).__name__ == "Unit"
+
+
+def fit_from_draws(samples_by_chain: Mapping, *, method: str, model, args: tuple, kwargs: dict, losses=None,
+                   extras: Mapping | None = None):
+    """A :class:`~bayeskern.infer.fit.Fit` of ``model`` with its observed data and plate dims traced from it.
+
+    The shared tail of the runners whose draws need no sampler statistics (MAP, Laplace).
+    """
+    from bayeskern.infer.fit import Fit
+
+    return Fit(samples_by_chain, method=method, model=model, model_args=args, model_kwargs=kwargs, losses=losses,
+               observed_data=observed_values(model, args, kwargs), dims=plate_dims(model, args, kwargs),
+               extras=extras)

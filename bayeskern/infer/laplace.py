@@ -14,9 +14,8 @@ from bayeskern.infer._util import (
     Mode,
     check_model_arguments,
     find_mode,
+    fit_from_draws,
     jit_vmap_over_draws,
-    observed_values,
-    plate_dims,
     validate_observations,
 )
 from bayeskern.infer.fit import Fit
@@ -170,14 +169,5 @@ def laplace(
         "log_evidence": log_evidence,
         "max_abs_grad": float(jnp.max(jnp.abs(grad))),
     }
-    return Fit(
-        samples,
-        method="laplace",
-        model=model,
-        model_args=args,
-        model_kwargs=model_kwargs,
-        losses=mode.losses,
-        observed_data=observed_values(model, args, model_kwargs),
-        dims=plate_dims(model, args, model_kwargs),
-        extras=extras,
-    )
+    return fit_from_draws(samples, method="laplace", model=model, args=args, kwargs=model_kwargs,
+                          losses=mode.losses, extras=extras)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from bayeskern.errors import ConvergenceError
-from bayeskern.infer._util import check_model_arguments, find_mode, observed_values, plate_dims, validate_observations
+from bayeskern.infer._util import check_model_arguments, find_mode, fit_from_draws, validate_observations
 from bayeskern.infer.fit import Fit
 
 
@@ -50,14 +50,5 @@ def map_estimate(model, *args, steps: int = 1000, init="median", seed: int = 0, 
             "`init`, or reparametrise the model"
         )
     point = {k: np.asarray(v)[None, None] for k, v in mode.constrained().items()}
-    return Fit(
-        point,
-        method="map",
-        model=model,
-        model_args=args,
-        model_kwargs=model_kwargs,
-        losses=mode.losses,
-        observed_data=observed_values(model, args, model_kwargs),
-        dims=plate_dims(model, args, model_kwargs),
-        extras={"iterations": int(len(mode.losses)), "max_abs_grad": float(mode.grad_norm)},
-    )
+    return fit_from_draws(point, method="map", model=model, args=args, kwargs=model_kwargs, losses=mode.losses,
+                          extras={"iterations": int(len(mode.losses)), "max_abs_grad": float(mode.grad_norm)})
