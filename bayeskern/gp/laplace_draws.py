@@ -96,6 +96,12 @@ def sample_latent(fit, name: str, *, seed: int = 0, obs_name: str | None = None,
             "search did not converge, so their latent draws would be wrong. Raise max_iter, give a prior mean "
             "near the data's scale, or check the scale of the data and of the likelihood's parameters.")
     f = np.asarray(f)
+    unsolved = int(np.sum(~np.all(np.isfinite(f.reshape(total, -1)), axis=1)))
+    if unsolved:
+        raise ConvergenceError(
+            f"sample_latent: laplace_marginal {name!r} (site {site!r}): for {unsolved} of {total} draws the "
+            "conjugate-gradient solves of the Laplace posterior draws did not converge (method='kronecker'), so "
+            "those draws would be wrong. Raise the cg_maxiter option or loosen probe_tol.")
     if correction:
         fit.extras[f"{name}_correction_accept"] = float(np.mean(accept))
     fit.samples_by_chain[name] = f.reshape((fit.num_chains, fit.num_draws) + f.shape[1:])

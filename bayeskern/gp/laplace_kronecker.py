@@ -291,10 +291,18 @@ def _fwd(loglik, Ls, m, consts, options, candidates=None, site=DEFAULT_SITE):
     return _guarded(value, mode, parts, options, site), (mode, m, consts, parts[2], parts[3], value, candidates)
 
 
-def _batched_solve(Ls, W, B, options):
+def _batched_solve(Ls, W, B, options, site: str, what: str):
+    """``A⁻¹ b`` for the rows of ``B``; rows whose CG solve stopped short of ``probe_tol`` are NaN (with a
+    ConvergenceWarning traced, ConvergenceError eager): never a finite, unconverged solve."""
     mv, pre = _A_mv(Ls, W), _preconditioner(Ls, W, options)
     solve = partial(conjugate_gradient, mv, precondition=pre, tol=options.probe_tol, maxiter=options.cg_maxiter)
-    return jax.vmap(lambda b: solve(b)[0])(B)
+    X, info = jax.vmap(solve)(B)
+    # the loop stops at ‖r‖ ≤ tol‖b‖ unless it hits maxiter; 2x leaves room for the residual's round-off
+    ok = info.residual <= 2.0 * options.probe_tol
+    return guard_convergence(X, ok[:, None], solver=f"conjugate-gradient solves of {what}", site=site,
+                             advice=f"raise the cg_maxiter option (now {options.cg_maxiter}) or probe_tol",
+                             stats={"iterations": info.iterations, "relative residual": info.residual,
+                                    "probe_tol": jnp.asarray(options.probe_tol)}, fill=jnp.nan)
 
 
 def _bwd(loglik, options, site, res, gbar):
@@ -324,7 +332,7 @@ def _bwd(loglik, options, site, res, gbar):
         return jnp.sum(_S(p, Y) * Wf * _S(p, Zd)) / J
 
     def solve_A(r):
-        return _batched_solve(Ls, W, r[None, :], options)[0]
+        return _batched_solve(Ls, W, r[None, :], options, site, "the gradient's implicit solve")[0]
 
     h = h_fiedler if options.logdet == "fiedler" else h_cv if options.precondition == "kronecker" else h_fn
     bars = implicit_cotangents(loglik, _S, Ls, m, consts, mode.u, h, solve_A)
@@ -335,12 +343,14 @@ def _bwd(loglik, options, site, res, gbar):
 kron_log_marginal.defvjp(_fwd, _bwd)
 
 
-def kron_posterior_draws(key, mode: KronMode, num: int, options: KronLaplaceOptions = KronLaplaceOptions()):
+def kron_posterior_draws(key, mode: KronMode, num: int, options: KronLaplaceOptions = KronLaplaceOptions(),
+                         site: str = DEFAULT_SITE):
     """``num`` draws ``(num, N)`` of ``f ~ N(f̂, S A⁻¹ Sᵀ)`` by perturbation: ``x = A⁻¹(ε₁ + Sᵀ W½ ε₂)``.
 
     ``Cov(ε₁ + Sᵀ W½ ε₂) = A``, so ``Cov(x) = A⁻¹`` exactly (one CG solve per
     draw). Needs ``W ≥ 0`` (log-concave likelihoods); negative entries are
-    clipped to 0, which makes the draws approximate there.
+    clipped to 0, which makes the draws approximate there. A draw whose CG solve did not reach
+    ``probe_tol`` is NaN (ConvergenceError when eager), never a finite, unconverged draw.
     """
     k1, k2 = jax.random.split(key)
     N = mode.f.shape[0]
@@ -348,5 +358,5 @@ def kron_posterior_draws(key, mode: KronMode, num: int, options: KronLaplaceOpti
     e1 = jax.random.normal(k1, (num, N), mode.f.dtype)
     e2 = jax.random.normal(k2, (num, N), mode.f.dtype)
     rhs = e1 + _ST(mode.Ls, jnp.sqrt(Wp) * e2)
-    x = _batched_solve(mode.Ls, mode.W, rhs, options)
+    x = _batched_solve(mode.Ls, mode.W, rhs, options, site, "the Laplace posterior draws")
     return mode.f + _S(mode.Ls, x)

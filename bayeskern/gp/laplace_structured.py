@@ -102,7 +102,7 @@ class KroneckerLaplaceMarginal(LaplaceMarginal):
         num = 1
         for s in sample_shape:
             num *= int(s)
-        draws = kron_posterior_draws(key, mode, num, self.options)
+        draws = kron_posterior_draws(key, mode, num, self.options, self._label())
         return jnp.reshape(self._rows(draws), sample_shape + self.event_shape)
 
     def pointwise_log_prob(self, value):
@@ -111,7 +111,7 @@ class KroneckerLaplaceMarginal(LaplaceMarginal):
         fn, consts = self._loglik(value)
         mode = self.mode(value)
         draws = kron_posterior_draws(jax.random.PRNGKey(self.options.seed + 1), mode, self.loo_draws,
-                                     self.options)
+                                     self.options, self._label())
         dS = jnp.mean((draws - mode.f) ** 2, axis=0)
         loo = la_loo(fn, consts, mode.f, dS, mode.W, mode.grad)
         return guard_mode(loo, mode.info, self._label(), self.tol)

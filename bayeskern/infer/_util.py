@@ -20,6 +20,8 @@ from numpyro import handlers
 from numpyro.infer import init_to_median, init_to_uniform, init_to_value
 from numpyro.infer.util import constrain_fn, potential_energy, unconstrain_fn
 
+from bayeskern.optim import lbfgs_minimize
+
 
 def resolve_init_strategy(init) -> Callable:
     """A NumPyro init strategy for ``init``.
@@ -115,12 +117,6 @@ def default_mode_optimizer(steps: int) -> optax.GradientTransformation:
     return optax.adam(optax.cosine_decay_schedule(0.05, max(int(steps), 1), alpha=0.01))
 
 
-#: L-BFGS stops when max |gradient| <= GRAD_RTOL * max(1, |potential|).
-GRAD_RTOL = 1e-7
-#: A stalled search (no decrease in a step) still counts as converged below this multiple of the gradient test.
-STALL_FACTOR = 1e3
-
-
 @dataclass
 class Mode:
     """The mode of the log density in unconstrained space.
@@ -190,37 +186,6 @@ class Mode:
         return constrain_fn(self.model, self.args, self.kwargs, self.unravel(self.z))
 
 
-def _lbfgs(m: Mode, z_init, a, k, max_iter: int):
-    """Minimise ``m.potential`` by optax's L-BFGS (zoom line search) until the gradient test or ``max_iter``."""
-    opt = optax.lbfgs()
-
-    def f(z):
-        return m.potential(z, a, k)
-
-    value_and_grad = optax.value_and_grad_from_state(f)
-
-    def cond(carry):
-        _, _, it, _, gmax, value, stalled = carry
-        return (it < max_iter) & (gmax > GRAD_RTOL * jnp.maximum(1.0, jnp.abs(value))) & ~stalled
-
-    def step(carry):
-        z, state, it, losses, _, value, _ = carry
-        v, g = value_and_grad(z, state=state)
-        updates, state = opt.update(g, state, z, value=v, grad=g, value_fn=f)
-        z_new = optax.apply_updates(z, updates)
-        v_new = optax.tree_utils.tree_get(state, "value")
-        g_new = optax.tree_utils.tree_get(state, "grad")
-        stalled = ~(v_new < v)  # no decrease (also NaN): the line search found nothing better
-        return (z_new, state, it + 1, losses.at[it].set(v_new), jnp.max(jnp.abs(g_new)), v_new, stalled)
-
-    v0, g0 = jax.value_and_grad(f)(z_init)
-    losses = jnp.full((max_iter,), jnp.nan, dtype=v0.dtype)
-    carry = (z_init, opt.init(z_init), 0, losses, jnp.max(jnp.abs(g0)), v0, jnp.asarray(False))
-    z, _, it, losses, _, _, _ = jax.lax.while_loop(cond, step, carry)
-    value, grad = jax.value_and_grad(f)(z)
-    return z, losses, it, value, jnp.max(jnp.abs(grad))
-
-
 def find_mode(model, args, kwargs, *, init="median", steps=1000, optimizer=None, seed=0) -> Mode:
     """Minimise the potential energy in unconstrained space.
 
@@ -253,11 +218,9 @@ def find_mode(model, args, kwargs, *, init="median", steps=1000, optimizer=None,
         raise FloatingPointError(f"the log density is not finite at the initial values {start}; choose another `init`")
 
     if optimizer is None:
-        z, losses, iters, final, gmax = mode.jitted(lambda m, z_init, a, k: _lbfgs(m, z_init, a, k, steps))(z0)
-        iters, gmax, final_value = int(iters), float(gmax), float(final)
-        losses = np.asarray(losses)[:iters]
-        tol = GRAD_RTOL * max(1.0, abs(final_value))
-        converged = gmax <= tol or (iters < steps and gmax <= STALL_FACTOR * tol)
+        res = mode.jitted(lambda m, z_init, a, k: lbfgs_minimize(lambda z: m.potential(z, a, k), z_init, steps))(z0)
+        z, final, gmax, converged = res.x, res.value, float(res.grad_max), bool(res.converged)
+        losses = np.asarray(res.losses)[: int(res.iterations)]
     else:
         opt = optimizer
 

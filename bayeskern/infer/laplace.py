@@ -9,8 +9,6 @@ from numpyro.infer.util import constrain_fn
 
 from bayeskern.errors import ConvergenceError
 from bayeskern.infer._util import (
-    GRAD_RTOL,
-    STALL_FACTOR,
     Mode,
     check_model_arguments,
     find_mode,
@@ -19,6 +17,7 @@ from bayeskern.infer._util import (
     validate_observations,
 )
 from bayeskern.infer.fit import Fit
+from bayeskern.optim import GRAD_RTOL, STALL_FACTOR
 
 
 def _value_grad_hess(mode: Mode):

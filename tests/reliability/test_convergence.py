@@ -164,6 +164,60 @@ def test_cg_probe_solves_at_their_cap_are_minus_inf_or_raise():
     assert bool(cg_converged(CGInfo(jnp.asarray(9), jnp.asarray(5e-11)), 1e-10))
 
 
+def test_unconverged_kronecker_draws_and_gradient_solves_are_nan_or_raise():
+    from bayeskern.gp.laplace_kronecker import kron_find_mode, kron_posterior_draws
+
+    n1, n2 = 6, 5
+    k1 = Matern32(lengthscale=0.4)(np.linspace(0, 1, n1)[:, None])
+    k2 = Matern32(lengthscale=0.4)(np.linspace(0, 1, n2)[:, None])
+    Ls = tuple(jnp.linalg.cholesky(add_jitter(k, 1e-6)) for k in (k1, k2))
+    y = jnp.asarray(RNG.poisson(3.0, n1 * n2).astype(float))
+
+    def ll(f, yy):
+        return dist.Poisson(jnp.exp(f)).log_prob(yy)
+
+    m = jnp.zeros(n1 * n2)
+    mode = jax.jit(lambda mm: kron_find_mode(ll, (y,), mm, Ls))(m)
+    good = kron_posterior_draws(jax.random.PRNGKey(0), mode, 4)
+    assert np.all(np.isfinite(np.asarray(good)))
+    capped = KronLaplaceOptions(cg_maxiter=2, probe_tol=1e-12)
+    with pytest.raises(ConvergenceError, match="grid_field.*posterior draws.*cg_maxiter"):
+        kron_posterior_draws(jax.random.PRNGKey(0), mode, 4, capped, "grid_field")
+    reset_convergence_warnings()
+    with pytest.warns(ConvergenceWarning, match="grid_field.*posterior draws"):
+        draws = jax.jit(lambda md: kron_posterior_draws(jax.random.PRNGKey(0), md, 4, capped, "grid_field"))(mode)
+        draws.block_until_ready()
+    assert np.all(np.isnan(np.asarray(draws)))
+    # the gradient's implicit solve under the cap: NaN gradient (NUTS rejects it), never a finite wrong one
+    reset_convergence_warnings()
+    loose = KronLaplaceOptions(cg_maxiter=2, probe_tol=1e-12, logdet="fiedler")
+    with pytest.warns(ConvergenceWarning, match="grid_field"):
+        g = jax.jit(jax.grad(lambda mm: kron_log_marginal(ll, Ls, mm, (y,), loose, None, "grid_field")))(m)
+        g.block_until_ready()
+    assert np.all(np.isnan(np.asarray(g)))  # the value itself is finite: Newton and the Fiedler log-det converged
+
+
+def test_unconverged_kronecker_gp_posterior_raises_eager_and_is_nan_traced():
+    from bayeskern.gp import GaussianProcess
+    from bayeskern.kernels import RBF
+
+    axes = (np.linspace(0, 1, 12), np.linspace(0, 1, 10))
+    grid = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 2)
+    Xk = grid[np.random.default_rng(0).uniform(size=len(grid)) > 0.4]
+    yk = np.sin(3 * Xk[:, 0]) + Xk[:, 1]
+    noise = np.full(len(Xk), 1e-2)  # per-point noise: the CG mode
+    capped = GaussianProcess(RBF(lengthscale=0.3), Xk, noise=noise, method="kronecker", grid=axes, cg_maxiter=2)
+    with pytest.raises(ConvergenceError, match="kronecker.*condition.*cg_maxiter"):
+        capped.condition(yk)
+    reset_convergence_warnings()
+    with pytest.warns(ConvergenceWarning, match="kronecker"):
+        mean = jax.jit(lambda v: capped.condition(v).at(Xk[:3]).mean)(jnp.asarray(yk))
+    assert np.all(np.isnan(np.asarray(mean)))
+    exact = GaussianProcess(RBF(lengthscale=0.3), Xk, noise=noise).condition(yk).at(Xk[:3]).mean
+    converged = GaussianProcess(RBF(lengthscale=0.3), Xk, noise=noise, method="kronecker", grid=axes)
+    np.testing.assert_allclose(converged.condition(yk).at(Xk[:3]).mean, exact, rtol=1e-6)
+
+
 def test_nuts_completes_where_some_hyperparameters_do_not_converge():
     from numpyro.infer import MCMC, NUTS
 
@@ -183,3 +237,32 @@ def test_nuts_completes_where_some_hyperparameters_do_not_converge():
     ls = np.asarray(mcmc.get_samples()["ls"])
     assert ls.shape == (40,) and np.all(np.isfinite(ls))
     assert any(issubclass(w.category, ConvergenceWarning) and "'g'" in str(w.message) for w in rec)
+
+
+def test_bq_kernel_fit_that_cannot_converge_warns_and_a_converged_one_is_silent():
+    from bayeskern.quadrature import fit_kernel
+
+    Xq = np.linspace(0.0, 1.0, 9)[:, None]
+    yq = np.sin(5.0 * Xq[:, 0]) + 0.3 * Xq[:, 0]
+    with pytest.warns(ConvergenceWarning, match="max_iter=1"):
+        fit_kernel(Xq, yq, restarts=1, max_iter=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        _, values = fit_kernel(Xq, yq, restarts=2)
+    # a 9-point sine of 0.8 periods: the lengthscale is of the order of the spacing to the range, not at a bound
+    assert 0.05 < float(values["lengthscale"]) < 2.0 and float(values["variance"]) > 0.0
+    with pytest.raises(ValueError, match="max_iter"):
+        fit_kernel(Xq, yq, max_iter=0)
+
+
+@pytest.mark.parametrize("max_iter", [1, 3])
+def test_bo_surrogate_fit_that_cannot_converge_warns(max_iter):
+    from bayeskern.optimize import GPSurrogate
+    from bayeskern.optimize.surrogate import pad_data
+
+    r = np.random.default_rng(2)
+    Xs = r.uniform(size=(12, 2))
+    ys = np.sin(5 * Xs[:, 0]) + Xs[:, 1]
+    ys = (ys - ys.mean()) / ys.std()
+    with pytest.warns(ConvergenceWarning, match=f"max_iter={max_iter}"):
+        GPSurrogate().fit_map(*pad_data(Xs, ys, 16), jax.random.PRNGKey(0), max_iter=max_iter)

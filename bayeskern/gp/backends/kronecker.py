@@ -97,7 +97,6 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
-from bayeskern._checks import is_concrete
 from bayeskern.gp.backends.kronecker_factors import (
     factor_kernel,
 )
@@ -124,10 +123,6 @@ from bayeskern.linalg.kronecker import (
 LOO_DENSE_MAX = 2000
 OPTIONS = ("grid", "logdet", "cg_tol", "cg_maxiter")
 LOGDETS = ("auto", "exact", "fiedler", "scaled")
-
-
-class CGWarning(UserWarning):
-    """Conjugate gradients stopped before reaching the requested tolerance."""
 
 
 def _check_options(process):
@@ -171,19 +166,17 @@ def _prepare(process) -> _Grid:
     return _find_grid(process)
 
 
-def _warn_cg(process, info: CGInfo):
-    if not is_concrete(info.residual):
-        return
+def _guard_cg(process, info: CGInfo, what: str, *arrays):
+    """``arrays`` unchanged where the CG solves converged; else ConvergenceError (eager) or NaN + a warning."""
     tol = float(process.options.get("cg_tol", 1e-10))
-    worst = float(info.residual)
-    if not worst <= 10 * tol:
-        warnings.warn(
-            f"conjugate gradients on the Kronecker grid stopped at relative residual {worst:.2e} after "
-            f"{int(info.iterations)} iterations (cg_tol={tol:g}, cg_maxiter="
-            f"{process.options.get('cg_maxiter', 1000)}); raise cg_maxiter or use method='dense'",
-            CGWarning,
-            stacklevel=3,
-        )
+    ok = cg_converged(info, tol, slack=10.0)
+    stats = {"iterations": info.iterations, "relative residual": info.residual, "cg_tol": jnp.asarray(tol)}
+    return tuple(
+        None if a is None else guard_convergence(
+            a, ok, solver="conjugate gradients on the Kronecker grid", site=f"GaussianProcess(method='kronecker') {what}",
+            advice=f"raise cg_maxiter (now {process.options.get('cg_maxiter', 1000)}) or use method='dense'",
+            stats=stats, fill=jnp.nan)
+        for a in arrays)
 
 
 def log_prob(process, value):
@@ -307,8 +300,9 @@ class KroneckerPosterior:
     def __init__(self, process, y):
         self.process = process
         self.grid = _prepare(process)
-        self.alpha, info = _alpha(process, y, self.grid)
-        _warn_cg(process, info)
+        alpha, info = _alpha(process, y, self.grid)
+        # an unconverged solve is no posterior: ConvergenceError eagerly, NaN (and one warning) traced
+        (self.alpha,) = _guard_cg(process, info, "condition", alpha)
 
     def at(self, X_new, *, kernel: Kernel | None = None, include_noise: bool = False, noise_new=None):
         """Distribution over ``f(X_new)`` (or one ``kernel`` component of it), ``X_new`` ``(m,)`` or ``(m, D)``.
@@ -328,5 +322,5 @@ class KroneckerPosterior:
         prior_mean = jnp.zeros(Xn.shape[0]) if component else mean_at(proc, X_new)
         extra = prediction_noise(proc, Xn.shape[0], include_noise, noise_new)
         mean, reduction, cross, solved, lowrank, info = _predict(proc, self.alpha, self.grid, Xn, k)
-        _warn_cg(proc, info)
+        mean, reduction, solved = _guard_cg(proc, info, "prediction", mean, reduction, solved)
         return KroneckerConditioned(prior_mean + mean, k, Xn, reduction, cross, solved, lowrank, extra)
