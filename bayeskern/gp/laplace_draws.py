@@ -8,13 +8,16 @@ run on ``f | θ, y``), storing the draws in the Fit under the field's name.
 
 from __future__ import annotations
 
+from functools import partial
+
 import jax
 import jax.numpy as jnp
 import numpy as np
+from numpyro import handlers
 
 from bayeskern.errors import ConvergenceError
 from bayeskern.gp.laplace_marginal import LaplaceMarginal
-from bayeskern.gp.predict_laplace import replay_arguments
+from bayeskern.gp.predict_laplace import cached_replay, replay_arguments
 
 
 def sample_latent(fit, name: str, *, seed: int = 0, obs_name: str | None = None, batch_size: int = 64,
@@ -54,7 +57,6 @@ def sample_latent(fit, name: str, *, seed: int = 0, obs_name: str | None = None,
         ``(chain, draw, n)`` array, so ``fit.samples``, ``to_arviz`` and ``summary``
         include ``f``.
     """
-    from numpyro import handlers
 
     if fit.model is None:
         raise ValueError("this Fit has no model (it was loaded from disk); latent draws need the model")
@@ -71,22 +73,13 @@ def sample_latent(fit, name: str, *, seed: int = 0, obs_name: str | None = None,
         raise ValueError(f"correction= is available for method='dense' and 'hsgp' latent fields, not "
                          f"{type(tr0[site]['fn']).__name__}")
     arrs, rebuild = replay_arguments(fit, tr0[site]["fn"])
+    model = fit.model
+    lanes = None if correction else int(batch_size)
 
-    @jax.jit
-    def run(draws, keys, arrs):
-        a, k = rebuild(arrs)
+    def build():
+        return jax.jit(partial(_latent_draws, model, rebuild, site, int(correction), lanes))
 
-        def one(item):
-            draw, key = item
-            tr = handlers.trace(handlers.substitute(handlers.seed(fit.model, 0), data=draw)).get_trace(*a, **k)
-            s = tr[site]
-            converged = s["fn"].mode(s["value"]).info.converged
-            if correction:
-                return (*s["fn"].corrected_latent(key, s["value"], correction), converged)
-            return s["fn"].sample_latent(key, s["value"]), jnp.ones((), s["value"].dtype), converged
-
-        return jax.lax.map(one, (draws, keys), batch_size=None if correction else batch_size)
-
+    run = cached_replay(fit, ("sample_latent", site, int(correction), lanes), build)
     keys = jax.random.split(jax.random.PRNGKey(seed), total)
     f, accept, ok = run(samples, keys, arrs)
     bad = int(np.sum(~np.asarray(ok)))
@@ -106,3 +99,19 @@ def sample_latent(fit, name: str, *, seed: int = 0, obs_name: str | None = None,
         fit.extras[f"{name}_correction_accept"] = float(np.mean(accept))
     fit.samples_by_chain[name] = f.reshape((fit.num_chains, fit.num_draws) + f.shape[1:])
     return f
+
+
+def _latent_draws(model, rebuild, site, correction, batch_size, draws, keys, arrs):
+    """``(f, acceptance, converged)`` per hyperparameter draw (a ``lax.map``), for :func:`sample_latent`."""
+    a, k = rebuild(arrs)
+
+    def one(item):
+        draw, key = item
+        tr = handlers.trace(handlers.substitute(handlers.seed(model, 0), data=draw)).get_trace(*a, **k)
+        s = tr[site]
+        converged = s["fn"].mode(s["value"]).info.converged
+        if correction:
+            return (*s["fn"].corrected_latent(key, s["value"], correction), converged)
+        return s["fn"].sample_latent(key, s["value"]), jnp.ones((), s["value"].dtype), converged
+
+    return jax.lax.map(one, (draws, keys), batch_size=batch_size)

@@ -35,6 +35,9 @@ densities.
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import Callable
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -116,6 +119,24 @@ def replay_arguments(fit, site_fn):
     if isinstance(site_fn, KroneckerLaplaceMarginal):
         return [], lambda _: (tuple(fit.model_args), dict(fit.model_kwargs))
     return _split_args(fit.model_args, fit.model_kwargs)
+
+
+# fit -> {key: jitted replay}. Weak keys: the entries go with the fit. The replays must not reference the
+# fit itself (only its model and arguments), or the entry would keep its own key alive.
+_REPLAYS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def cached_replay(fit, key: tuple, build: Callable[[], Callable]) -> Callable:
+    """The jitted replay ``build()`` for ``fit`` under ``key``, built once per fit.
+
+    A ``jax.jit`` of a closure made afresh at each call recompiles every time
+    (~10 s for a 500-point field); kept per fit, a second call with the same
+    shapes reuses the compilation.
+    """
+    per_fit = _REPLAYS.setdefault(fit, {})
+    if key not in per_fit:
+        per_fit[key] = build()
+    return per_fit[key]
 
 
 def _trace_site(model, draw, args, kwargs, site):
@@ -229,25 +250,13 @@ def predict_latent(fit, name: str, X_new, *, X=None, kernel=None, mean=None, obs
         if m0.shape not in ((), (Xn.shape[0],)):
             raise ValueError(f"mean(values, X_new) must give a scalar or shape ({Xn.shape[0]},), got {m0.shape}")
     arrs, rebuild = replay_arguments(fit, d)
+    model = fit.model
 
-    @jax.jit
-    def run(draws, arrs_, Xn_, Xt_):
-        a, kw = rebuild(arrs_)
+    def build():
+        return jax.jit(partial(_predict_draws, model, rebuild, site, kind, mean, kernel_of, int(batch_size)))
 
-        def one(draw):
-            s, vals = _trace_site(fit.model, draw, a, kw, site)
-            dd = s["fn"]
-            m_new = dd.loc[0] if mean is None else mean(vals, Xn_)
-            mode = dd.mode(s["value"])
-            if kind == "hsgp":
-                return (*lowrank_predictive(mode, hsgp_basis_at(dd, Xn_), m_new), mode.info.converged)
-            k = kernel_of(vals)
-            if kind == "kronecker":
-                return kron_predictive(mode, dd.cells, k(Xt_, Xn_), k.diag(Xn_), m_new, dd.options)
-            return (*latent_predictive(mode, k(Xt_, Xn_), k.diag(Xn_), m_new), mode.info.converged)
-
-        return jax.lax.map(one, draws, batch_size=int(batch_size))
-
+    # keyed on the callables' identities: the same kernel/mean functions reuse the compiled replay
+    run = cached_replay(fit, ("predict_latent", site, kind, id(kernel), id(mean), int(batch_size)), build)
     mu, var, ok = run(samples, arrs, Xn, Xt)
     bad = int(np.sum(~np.asarray(ok)))
     if bad:
@@ -258,6 +267,25 @@ def predict_latent(fit, name: str, X_new, *, X=None, kernel=None, mean=None, obs
             f"not converge, so their predictions would be wrong. Raise max_iter, give a prior mean near the "
             f"data's scale, or check the scale of the data and of the likelihood's parameters.")
     return LaplacePrediction(np.asarray(mu).reshape(total, -1), np.asarray(var).reshape(total, -1))
+
+
+def _predict_draws(model, rebuild, site, kind, mean, kernel_of, batch_size, draws, arrs, Xn, Xt):
+    """``(mu, var, converged)`` per draw (a ``lax.map`` over ``draws``), for :func:`predict_latent`."""
+    a, kw = rebuild(arrs)
+
+    def one(draw):
+        s, vals = _trace_site(model, draw, a, kw, site)
+        dd = s["fn"]
+        m_new = dd.loc[0] if mean is None else mean(vals, Xn)
+        mode = dd.mode(s["value"])
+        if kind == "hsgp":
+            return (*lowrank_predictive(mode, hsgp_basis_at(dd, Xn), m_new), mode.info.converged)
+        k = kernel_of(vals)
+        if kind == "kronecker":
+            return kron_predictive(mode, dd.cells, k(Xt, Xn), k.diag(Xn), m_new, dd.options)
+        return (*latent_predictive(mode, k(Xt, Xn), k.diag(Xn), m_new), mode.info.converged)
+
+    return jax.lax.map(one, draws, batch_size=batch_size)
 
 
 def _check_dense_kernel(d, Xt, k, site):

@@ -111,3 +111,34 @@ def test_laplace_marginal_latent_draws_with_data_scaled_priors(kind):
     assert f.shape == (100, 24)
     # the latent log-rate tracks the log of the counts it was fitted to
     assert np.corrcoef(f.mean(0), np.log1p(COUNTS))[0, 1] > 0.7
+
+
+@pytest.mark.slow
+def test_second_latent_draws_and_predictions_reuse_the_compilation():
+    from bayeskern.gp import predict_latent
+    from bayeskern.kernels import Matern32
+
+    fit = laplace(counts_model, X, COUNTS, num_samples=40)
+    compiles = []
+
+    def listen(event, duration, **kw):
+        if event == "/jax/core/compile/backend_compile_duration":
+            compiles.append(duration)
+
+    jax.monitoring.register_event_duration_secs_listener(listen)
+
+    def kernel(v):
+        return Matern32(lengthscale=v["k_lengthscale"], variance=v["k_variance"])
+
+    X_new = np.linspace(0.0, 6.0, 7)
+    try:
+        first = sample_latent(fit, "f", seed=0).copy()
+        mu1 = predict_latent(fit, "f", X_new, X=X, kernel=kernel).mean
+        n_first = len(compiles)
+        second = sample_latent(fit, "f", seed=1)
+        mu2 = predict_latent(fit, "f", X_new + 0.1, X=X, kernel=kernel).mean
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listen)
+    assert n_first > 0 and len(compiles) == n_first  # nothing compiled for the second calls
+    assert first.shape == second.shape == (40, 24) and not np.allclose(first, second)  # new seed, new draws
+    assert mu1.shape == mu2.shape == (40, 7) and np.all(np.isfinite(mu2)) and not np.allclose(mu1, mu2)
