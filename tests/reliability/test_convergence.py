@@ -138,8 +138,8 @@ def test_unconverged_mode_traced_is_minus_inf_with_one_warning_and_zero_gradient
     assert np.all(np.asarray(vals) == -np.inf)
 
 
-def test_cg_probe_solves_at_their_cap_are_minus_inf_or_raise():
-    # Kronecker Laplace on a 6 x 5 grid: probe CG capped at 2 iterations cannot meet probe_tol
+def _poisson_grid():
+    """Kronecker Laplace problem on a 6 x 5 grid: ``(Ls, counts, loglik, prior mean)``."""
     n1, n2 = 6, 5
     k1 = Matern32(lengthscale=0.4)(np.linspace(0, 1, n1)[:, None])
     k2 = Matern32(lengthscale=0.4)(np.linspace(0, 1, n2)[:, None])
@@ -149,7 +149,12 @@ def test_cg_probe_solves_at_their_cap_are_minus_inf_or_raise():
     def ll(f, yy):
         return dist.Poisson(jnp.exp(f)).log_prob(yy)
 
-    m = jnp.zeros(n1 * n2)
+    return Ls, y, ll, jnp.zeros(n1 * n2)
+
+
+def test_cg_probe_solves_at_their_cap_are_minus_inf_or_raise():
+    # probe CG capped at 2 iterations cannot meet probe_tol
+    Ls, y, ll, m = _poisson_grid()
     good = kron_log_marginal(ll, Ls, m, (y,), KronLaplaceOptions(), None, "grid_field")
     assert np.isfinite(float(good))
     capped = KronLaplaceOptions(cg_maxiter=2, probe_tol=1e-12)
@@ -167,16 +172,7 @@ def test_cg_probe_solves_at_their_cap_are_minus_inf_or_raise():
 def test_unconverged_kronecker_draws_and_gradient_solves_are_nan_or_raise():
     from bayeskern.gp.laplace_kronecker import kron_find_mode, kron_posterior_draws
 
-    n1, n2 = 6, 5
-    k1 = Matern32(lengthscale=0.4)(np.linspace(0, 1, n1)[:, None])
-    k2 = Matern32(lengthscale=0.4)(np.linspace(0, 1, n2)[:, None])
-    Ls = tuple(jnp.linalg.cholesky(add_jitter(k, 1e-6)) for k in (k1, k2))
-    y = jnp.asarray(RNG.poisson(3.0, n1 * n2).astype(float))
-
-    def ll(f, yy):
-        return dist.Poisson(jnp.exp(f)).log_prob(yy)
-
-    m = jnp.zeros(n1 * n2)
+    Ls, y, ll, m = _poisson_grid()
     mode = jax.jit(lambda mm: kron_find_mode(ll, (y,), mm, Ls))(m)
     good = kron_posterior_draws(jax.random.PRNGKey(0), mode, 4)
     assert np.all(np.isfinite(np.asarray(good)))
