@@ -97,8 +97,8 @@ def default_cache_dir() -> str:
     return os.path.join(base, "bayeskern", "jax")
 
 
-def run_demo(out: str = "demo-output", *, quick: bool = False, nuts_years: float = 10.0, num_warmup: int = 300,
-             num_samples: int = 300, num_chains: int = 4, seed: int = 0, log=print) -> dict:
+def run_demo(out: str = "demo-output", *, quick: bool = False, nuts_years: float = 10.0, num_warmup: int = 250,
+             num_samples: int = 500, num_chains: int = 4, seed: int = 0, log=print) -> dict:
     """Run the demo (CO2 GP, then a coal-mining Cox process), writing results into ``out``; returns headline figures."""
     from bayeskern.diagnostics import check, plot_predictive_band, plot_rank, plot_trace
     from bayeskern.infer import map_estimate, nuts
@@ -127,6 +127,7 @@ def run_demo(out: str = "demo-output", *, quick: bool = False, nuts_years: float
     t0 = time.perf_counter()
     # Sequential chains: at 121 months one log-density gradient is ~1.6 ms, and vectorised chains wait for the
     # longest trajectory of each step (4 x (200 + 200) measured 60 s vectorised, 44 s sequential, one device).
+    # 500 draws per chain: with 300, R-hat's own sampling noise reached 1.013 on one seed (ESS was > 1300).
     fit = nuts(co2_model, X_sub, y_sub, num_warmup=num_warmup, num_samples=num_samples,
                num_chains=num_chains, seed=seed, init="map", chain_method="sequential")
     t_nuts = time.perf_counter() - t0
