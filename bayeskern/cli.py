@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -37,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _demo(args) -> int:
     t0 = time.perf_counter()
+    # One XLA thread per process (the Cox fit runs in a second process): on a 2-core machine shared with
+    # other jobs, multi-threaded XLA waits on descheduled sibling threads. Set before JAX is imported.
+    os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
     import bayeskern  # noqa: F401  (float64 on)
     from bayeskern.demo import default_cache_dir, enable_compilation_cache, run_demo
 
