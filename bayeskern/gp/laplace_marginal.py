@@ -51,9 +51,9 @@ from bayeskern.gp.laplace_correction import corrected_latent_draw
 from bayeskern.gp.laplace_newton import (
     DEFAULT_SITE,
     LaplaceMode,
+    compiled_log_marginal,
     find_mode,
     guard_mode,
-    log_marginal,
     posterior_covariance,
 )
 from bayeskern.gp.latent import resolve_mean
@@ -137,8 +137,8 @@ class LaplaceMarginal(dist.Distribution):
     def log_prob(self, value):
         """Laplace log marginal ``log p(y | θ)`` (scalar); gradients by the implicit function theorem."""
         fn, consts = self._loglik(value)
-        return log_marginal(fn, self.covariance, self.loc, consts, (self.max_iter, self.tol, self._label()),
-                            self._candidates(value))
+        return compiled_log_marginal(fn, self.covariance, self.loc, consts, (self.max_iter, self.tol, self._label()),
+                                     self._candidates(value))
 
     def sample(self, key, sample_shape=()):
         k1, k2 = jax.random.split(key)

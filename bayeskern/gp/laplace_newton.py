@@ -14,12 +14,18 @@ For ``W ≥ 0`` this ``A`` has the eigenvalues of R&W's ``B = I + W½ K W½``
 non-log-concave likelihood), as long as the posterior precision
 ``K⁻¹ + W`` is positive definite at the mode.
 
-Non-log-concave likelihoods: a Newton step uses the true ``A`` when its
-Cholesky factor exists and otherwise ``A⁺ = I + Lᵀ max(W, 0) L`` (a
-Fisher-like, always positive-definite model: an ascent direction), and every
-step is backtracked until the objective increases. At the final mode the true
-``A`` must be positive definite, else the log marginal is ``-inf`` (a NUTS
-proposal there is rejected; never NaN).
+The Newton direction ``A⁻¹ ∇Ψ`` is solved in ``f``-space through the posterior
+precision ``Q = K⁻¹ + W`` (:func:`precision_solver`; ``A`` itself for a
+low-rank factor): at the prior variances NUTS proposes while it adapts (1e12
+to 1e72, measured on a Cox process) ``A`` and Woodbury through ``B`` lose
+every digit, ``Q`` does not.
+
+Non-log-concave likelihoods: a Newton step uses the true ``Q`` (or ``A``) when
+its Cholesky factor exists and otherwise ``K⁻¹ + max(W, 0)`` (``A⁺ = I + Lᵀ
+max(W, 0) L``; a Fisher-like, always positive-definite model: an ascent
+direction), and every step is backtracked until the objective increases. At
+the final mode the true ``A`` must be positive definite, else the log marginal
+is ``-inf`` (a NUTS proposal there is rejected; never NaN).
 
 Gradients: ``log_marginal`` has a custom VJP from the implicit function
 theorem (R&W eqs. 5.22-5.23 extended to a mean and to likelihood parameters);
@@ -27,7 +33,12 @@ the Newton loop is a ``lax.while_loop`` and is never differentiated.
 
 Convergence: the search starts at the prior mean and, if that run does not
 converge, restarts once from a data-based start
-(:func:`bayeskern.gp.newton_ascent.data_start`). A mode that still has not
+(:func:`bayeskern.gp.newton_ascent.data_start`, computed only then). It has
+converged when the whitened gradient is below ``tol`` (relative), or when no
+step can raise the objective any more, the gradient is within its round-off
+floor (:func:`~bayeskern.gp.newton_ascent.gradient_floor`) and the last Newton
+step moves ``f`` by at most ``√tol`` relative (a flat objective with the mode
+still far is not a mode). A mode that still has not
 converged makes the log marginal ``-inf`` (zero gradient) with a
 :class:`~bayeskern.errors.ConvergenceWarning` naming the site, or raises
 :class:`~bayeskern.errors.ConvergenceError` when called eagerly: never a
@@ -47,7 +58,7 @@ from jax.scipy.linalg import solve_triangular
 
 from bayeskern.gp.newton_ascent import data_start, gradient_floor, newton_ascent
 from bayeskern.linalg.cg import guard_convergence
-from bayeskern.linalg.triangular import inverse_from_cholesky
+from bayeskern.linalg.triangular import POTRI_MIN_SIZE, inverse_from_cholesky
 
 #: Site name used in convergence messages when a caller gives none.
 DEFAULT_SITE = "laplace_marginal"
@@ -158,16 +169,20 @@ def find_mode(loglik: Callable, consts: tuple, m, L, *, u0=None, max_iter: int =
         u0: whitened starting point ``(M,)`` (default zeros: the prior mean).
         max_iter: Newton iteration cap.
         tol: stop when the max-abs whitened gradient ``|Lᵀ∇ℓ - u|`` is below ``tol``
-            (relative to ``1 + max|u|``).
+            (relative to ``1 + max|u|``), or when no step can raise the objective any further and
+            the gradient is within its round-off floor (:func:`~bayeskern.gp.newton_ascent.gradient_floor`).
         max_halvings: backtracking cap per step.
-        K: the prior covariance ``(n, n)`` with ``K = L Lᵀ`` (square ``L`` only). When given,
-            iterations where ``W ≥ 0`` solve through ``B = I + W½ K W½`` (one Cholesky, no
-            ``O(n³)`` product); the others, and the final factor ``C``, use ``A``.
+        K: the prior covariance ``(n, n)`` with ``K = L Lᵀ`` (square ``L`` only). When given, the
+            Newton direction is solved in ``f``-space through the posterior precision
+            ``Q = K⁻¹ + W`` (see :func:`precision_solver`), which stays accurate at prior
+            scales where ``A = I + Lᵀ W L`` (or Woodbury through ``B = I + W½ K W½``) loses every
+            digit (a prior variance of 1e15). Otherwise ``A`` is factored.
         final_factor: compute ``C`` at the mode; ``False`` leaves ``C=None`` for callers that
             factor the posterior precision their own way (``log_marginal``).
         candidates: ``(k, n)`` data-based starting values of ``f`` for the restart (see
             :func:`~bayeskern.gp.newton_ascent.data_start`), or ``None``.
-        restart: restart once from the data-based start when the run from ``u0`` does not converge.
+        restart: restart once from the data-based start when the run from ``u0`` does not converge
+            (the start is only computed then).
 
     Returns:
         :class:`LaplaceMode`.
@@ -178,29 +193,125 @@ def find_mode(loglik: Callable, consts: tuple, m, L, *, u0=None, max_iter: int =
         _, g, W = derivatives(loglik, m + L @ u, consts)
         return L.T @ g - u, W
 
-    def direction(u, gu, W):
-        def step_via_A():
+    def data_site():
+        return data_start(loglik, consts, m, jnp.sum(L * L, axis=1), candidates)
+
+    if K is None:
+        def direction(u, gu, W):
             C = _chol_A(L, W)
             C = lax.cond(jnp.all(jnp.isfinite(C)), lambda: C, lambda: _chol_A(L, jnp.maximum(W, 0.0)))
             return jax.scipy.linalg.cho_solve((C, True), gu)
 
-        if K is None:
-            return step_via_A()
-        step, ok_b = _step_via_B(K, L, jnp.maximum(W, 0.0), gu)
-        return lax.cond(jnp.all(W >= 0) & ok_b, lambda: step, step_via_A)
+        def alt():
+            f_d, W_d = data_site()
+            return L.T @ (W_d * (f_d - m)), W_d
+    else:
+        solve_f, Linv = precision_solver(L)
 
-    alt = None
-    if restart:
-        f_d, W_d = data_start(loglik, consts, m, jnp.sum(L * L, axis=1), candidates)
-        alt = (L.T @ (W_d * (f_d - m)), W_d)
+        def direction(u, gu, W):
+            # the gradient in f, formed directly (not as L⁻ᵀ gu: gu = Lᵀ∇ℓ - u has absolute
+            # round-off ε |L|ᵀ|∇ℓ|, which L⁻ᵀ would spread over cells whose own gradient is far smaller)
+            _, g, _ = derivatives(loglik, m + L @ u, consts)
+            return Linv @ solve_f(g - Linv.T @ u, W)
+
+        def alt():
+            # each cell's own problem with its conditional prior variance 1/(K⁻¹)_ii, not K_ii: with a
+            # vast prior variance the cells are nearly independent given the rest, and a zero count's
+            # latent value then sits near -log((K⁻¹)_ii⁻¹), far below where the marginal variance puts it
+            f_d, W_d = data_start(loglik, consts, m, 1.0 / jnp.sum(Linv * Linv, axis=0), candidates)
+            return Linv @ solve_f(W_d * (f_d - m), W_d)
+    if not restart:
+        alt = None
+
+    abs_L = jnp.abs(L)
+
+    def floor(u, W):
+        f = m + L @ u
+        _, g, _ = derivatives(loglik, f, consts)
+        return gradient_floor(lambda v: abs_L.T @ v, f, W, grad=g, f_scale=jnp.abs(m) + abs_L @ jnp.abs(u))
+
+    def step_ok(u, step):  # the step moves f by at most √tol relative: f (hence W) is settled
+        return jnp.max(jnp.abs(L @ step)) <= jnp.sqrt(tol) * (1.0 + jnp.max(jnp.abs(m + L @ u)))
+
     res = newton_ascent(partial(_objective, loglik, consts, m, L), gradient, direction, u0,
-                        max_iter=max_iter, tol=tol, max_halvings=max_halvings, restart=alt,
-                        grad_floor=lambda u, W: gradient_floor(lambda v: jnp.abs(L).T @ v, m + L @ u, W))
+                        max_iter=max_iter, tol=tol, max_halvings=max_halvings, restart=alt, grad_floor=floor,
+                        step_ok=step_ok)
     u = res.u
     f = m + L @ u
     ll, g, W = derivatives(loglik, f, consts)
     C = _chol_A(L, W) if final_factor else None
     return LaplaceMode(f, u, L, C, W, g, ll, NewtonInfo(res.iterations, res.grad_norm, res.converged))
+
+
+def precision_solver(L) -> tuple[Callable, jax.Array]:
+    """Newton solves of the whitened search in ``f``-space: ``(solve, L⁻¹)``.
+
+    ``solve(r, W) = Q⁻¹ r`` with ``Q = K⁻¹ + W`` the posterior precision (``K = L Lᵀ``); the
+    whitened Newton step ``A⁻¹ g`` (``A = I + Lᵀ W L``) is ``L⁻¹ Q⁻¹ r`` with
+    ``r = L⁻ᵀ g = ∇ℓ - K⁻¹(f - m)`` the gradient in ``f``. Why not ``A`` or Woodbury through
+    ``B = I + W½ K W½``: both carry the prior scale: ``A``'s condition number is about
+    ``1 + n · var · max W`` and Woodbury's ``g - Lᵀ W½ B⁻¹ W½ L g`` cancels terms of that relative
+    size, so a prior variance of 1e15 (which NUTS's step-size search does propose) leaves no correct
+    digit and the search stalls at its first step. ``Q``'s Cholesky factor is as accurate as that
+    of its diagonally scaled form, whose condition number does not grow with the variance. When
+    ``Q`` is not positive definite (``W`` with negative entries) the solve uses ``K⁻¹ + max(W, 0)``
+    (an ascent direction, as ``A⁺`` gives).
+
+    Args:
+        L: lower Cholesky factor ``(n, n)`` of the prior covariance. ``K⁻¹`` is formed once,
+            from ``L⁻¹`` (:func:`triangular_inverse`).
+    """
+    Linv = triangular_inverse(L)
+    Kinv = Linv.T @ Linv
+
+    def chol_Q(W):
+        return jnp.linalg.cholesky(Kinv + jnp.diag(W))
+
+    def solve(r, W):
+        C = chol_Q(W)
+        C = lax.cond(jnp.all(jnp.isfinite(C)), lambda: C, lambda: chol_Q(jnp.maximum(W, 0.0)))
+        return jax.scipy.linalg.cho_solve((C, True), r)
+
+    return solve, Linv
+
+
+#: Column block of :func:`triangular_inverse`'s base case.
+TRI_BLOCK = 8
+
+
+def triangular_inverse(L):
+    """``L⁻¹`` ``(n, n)`` of a lower-triangular ``L``, by recursive 2 x 2 blocks.
+
+    ``[[A, 0], [C, D]]⁻¹ = [[A⁻¹, 0], [-D⁻¹ C A⁻¹, D⁻¹]]``, down to blocks of at most
+    ``TRI_BLOCK`` rows solved against the identity: the work is matrix products in XLA and
+    ``8 x 8`` triangular solves (from ``POTRI_MIN_SIZE`` rows: one solve against the identity).
+    A single LAPACK ``trsm`` against the ``n x n`` identity is
+    threaded by OpenBLAS (the LAPACK JAX calls on CPU) from about 20 columns, and on a loaded
+    2-core machine its threads' spin-waits cost 50-200x the arithmetic (measured: ``n = 56``,
+    8 ms instead of 0.04 ms per call; ``OPENBLAS_NUM_THREADS=1`` removes it too).
+    """
+    n = L.shape[-1]
+    if n <= TRI_BLOCK or n >= POTRI_MIN_SIZE:  # large: one threaded trsm pays off
+        return solve_triangular(L, jnp.eye(n, dtype=L.dtype), lower=True)
+    h = n // 2
+    Ai = triangular_inverse(L[:h, :h])
+    Di = triangular_inverse(L[h:, h:])
+    lower = -(Di @ (L[h:, :h] @ Ai))
+    top = jnp.concatenate([Ai, jnp.zeros((h, n - h), L.dtype)], axis=1)
+    return jnp.concatenate([top, jnp.concatenate([lower, Di], axis=1)], axis=0)
+
+
+def spd_inverse(F):
+    """``(F Fᵀ)⁻¹`` ``(n, n)``, exactly symmetric, from a lower Cholesky factor ``F``.
+
+    Through :func:`triangular_inverse` below ``POTRI_MIN_SIZE`` (no threaded LAPACK call), else
+    :func:`bayeskern.linalg.triangular.inverse_from_cholesky` (LAPACK ``potri``).
+    """
+    if F.shape[-1] >= POTRI_MIN_SIZE:
+        return inverse_from_cholesky(F)
+    Fi = triangular_inverse(F)
+    S = Fi.T @ Fi
+    return 0.5 * (S + S.T)
 
 
 def log_marginal_at_mode(mode: LaplaceMode):
@@ -212,7 +323,7 @@ def log_marginal_at_mode(mode: LaplaceMode):
 
 def posterior_covariance(mode: LaplaceMode):
     """``Σ = (K⁻¹ + W)⁻¹ = L A⁻¹ Lᵀ`` ``(n, n)``."""
-    V = solve_triangular(mode.C, mode.L.T, lower=True)
+    V = triangular_inverse(mode.C) @ mode.L.T
     return V.T @ V
 
 
@@ -224,10 +335,22 @@ def split_options(options: tuple) -> tuple[int, float, str]:
 
 def guard_mode(value, info: NewtonInfo, site: str, tol: float, solver: str = "Newton mode search"):
     """``value`` where the mode search converged, else ``-inf`` with a ConvergenceWarning (ConvergenceError
-    when eager) naming ``site``, the iterations and the final gradient norm."""
-    return guard_convergence(value, info.converged, solver=solver, site=site, advice=NEWTON_ADVICE,
-                             stats={"iterations": info.iterations, "final gradient norm": info.grad_norm,
-                                    "tol": jnp.asarray(tol)})
+    when eager) naming ``site``, the iterations and the final gradient norm.
+
+    Inside a trace the warning's host callback sits in the failing branch of a ``lax.cond``, so a
+    converged search (outside ``vmap``) makes no host round trip: that callback costs about as much
+    as the whole log density and gradient of a 56-cell Cox model (0.6 of 1.1 ms, measured).
+    """
+    def guarded():
+        return guard_convergence(value, info.converged, solver=solver, site=site, advice=NEWTON_ADVICE,
+                                 stats={"iterations": info.iterations, "final gradient norm": info.grad_norm,
+                                        "tol": jnp.asarray(tol)})
+
+    converged = jnp.all(info.converged)
+    if not isinstance(converged, jax.core.Tracer):
+        return guarded()  # eager: raises ConvergenceError when not converged
+    value = jnp.asarray(value)
+    return lax.cond(converged, lambda: value, lambda: jnp.asarray(guarded(), value.dtype))
 
 
 @partial(jax.custom_vjp, nondiff_argnums=(0, 4))
@@ -254,6 +377,38 @@ def log_marginal(loglik: Callable, K, m, consts: tuple, options: tuple, candidat
     mode, _, F = _mode(loglik, K, m, consts, options, candidates)
     _, tol, site = split_options(options)
     return guard_mode(_value(mode, F), mode.info, site, tol)
+
+
+def compiled_log_marginal(loglik: Callable, K, m, consts: tuple, options: tuple, candidates=None):
+    """:func:`log_marginal` run as one compiled program, with the same value, gradient and guard.
+
+    Called eagerly (concrete arguments, e.g. a data check before sampling) or under eager
+    autodiff (NumPyro's first, un-jitted evaluation of the potential and its gradient at each
+    chain's start), the Newton loops would otherwise run op by op, and each ``lax.while_loop``
+    is compiled anew on every such call: about a second per evaluation, never kept by JAX's
+    persistent compilation cache (each piece compiles under its threshold). As one ``jit`` the
+    program compiles once per call site and shape, and the persistent cache keeps it. Under an
+    outer ``jit`` (NUTS) it is inlined. With concrete arguments an unconverged mode search raises
+    :class:`~bayeskern.errors.ConvergenceError`, as :func:`log_marginal` does.
+
+    Args: as :func:`log_marginal`.
+    """
+    if isinstance(jnp.zeros(()), jax.core.Tracer):
+        # inside jit (every operation is staged): already one program; and ``loglik`` may close over
+        # the enclosing trace's integer tracers (closure conversion hoists only float ones)
+        return log_marginal(loglik, K, m, consts, options, candidates)
+    leaves = jax.tree_util.tree_leaves((K, m, consts, candidates))
+    if not any(isinstance(x, jax.core.Tracer) for x in leaves):
+        value, info = _value_and_info(loglik, options, K, m, consts, candidates)
+        _, tol, site = split_options(options)
+        return guard_mode(value, info, site, tol)  # eager: raises when not converged
+    return _log_marginal_jit(loglik, K, m, consts, options, candidates)
+
+
+@partial(jax.jit, static_argnums=(0, 1))
+def _value_and_info(loglik, options, K, m, consts, candidates):
+    mode, _, F = _mode(loglik, K, m, consts, options, candidates)
+    return _value(mode, F), mode.info
 
 
 def _mode(loglik, K, m, consts, options, candidates=None):
@@ -297,7 +452,7 @@ def _posterior_terms(mode, K, use_b, F, third):
 
     def via_b():
         ws = jnp.sqrt(jnp.maximum(W, 0.0))
-        R = ws[:, None] * inverse_from_cholesky(F) * ws[None, :]
+        R = ws[:, None] * spd_inverse(F) * ws[None, :]
         KR = K @ R
         dS = jnp.diagonal(K) - jnp.sum(KR * K, axis=1)
         s2 = 0.5 * dS * third
@@ -305,7 +460,7 @@ def _posterior_terms(mode, K, use_b, F, third):
         return dS, Ks2 - KR @ Ks2, R
 
     def via_a():
-        V = solve_triangular(F, mode.L.T, lower=True)
+        V = triangular_inverse(F) @ mode.L.T
         S = V.T @ V
         dS = jnp.diagonal(S)
         R = jnp.diag(W) - W[:, None] * S * W[None, :]  # valid for any sign of W
@@ -350,3 +505,5 @@ def _bwd(loglik, options, res, gbar):
 
 
 log_marginal.defvjp(_fwd, _bwd)
+
+_log_marginal_jit = jax.jit(log_marginal, static_argnums=(0, 4))

@@ -3,14 +3,15 @@
 Each mode search maximises ``Ψ(u) = Σ ℓ(m + S u) - ½ uᵀu`` over whitened
 coordinates ``u`` (``S`` a Cholesky factor, a low-rank basis or a Kronecker
 product of factors); they differ only in how the Newton direction
-``(I + Sᵀ W S)⁻¹ ∇Ψ`` is computed (dense Cholesky, Woodbury through
-``B = I + W½ K W½``, conjugate gradients). This module holds the loop
-itself: the direction, then halving the step until ``Ψ`` increases, inside
-``lax.while_loop`` (never differentiated: gradients of the Laplace marginal
-come from the implicit function theorem), and the data-based restart
-(:func:`data_start`) taken when the run from the prior mean does not
-converge (e.g. Poisson counts of 1e12 under a zero prior mean: the first
-Newton step from ``f = 0`` overflows ``exp`` at every halving).
+``(I + Sᵀ W S)⁻¹ ∇Ψ`` is computed (the posterior precision ``K⁻¹ + W`` in
+``f``-space, a dense Cholesky of ``I + Sᵀ W S``, conjugate gradients). This
+module holds the loop itself: the direction, then halving the step until
+``Ψ`` increases, inside ``lax.while_loop`` (never differentiated: gradients
+of the Laplace marginal come from the implicit function theorem), and the
+data-based restart (:func:`data_start`), a second loop run only when the
+first, from the prior mean, does not converge (e.g. Poisson counts of 1e12
+under a zero prior mean: the first Newton step from ``f = 0`` overflows
+``exp`` at every halving).
 
 Convergence policy: a mode search that still has not converged gives the
 caller ``converged=False``; the log marginal is then ``-inf`` with a
@@ -40,8 +41,8 @@ class AscentResult(NamedTuple):
 
 
 def newton_ascent(objective: Callable, gradient: Callable, direction: Callable, u0, *, max_iter: int,
-                  tol: float, max_halvings: int = 30, restart: tuple | None = None,
-                  grad_floor: Callable | None = None) -> AscentResult:
+                  tol: float, max_halvings: int = 30, restart: tuple | Callable | None = None,
+                  grad_floor: Callable | None = None, step_ok: Callable | None = None) -> AscentResult:
     """Maximise ``objective`` from ``u0`` by Newton steps with backtracking.
 
     Args:
@@ -53,20 +54,31 @@ def newton_ascent(objective: Callable, gradient: Callable, direction: Callable, 
         max_iter: Newton iteration cap (per start).
         tol: stop when ``max|∇Ψ| <= tol · (1 + max|u|)``.
         max_halvings: step halvings per iteration before giving up on it.
-        restart: ``(g, W)`` of a Gaussian-site start (see :func:`data_start`), or ``None``. When
+        restart: ``(g, W)`` of a Gaussian-site start (see :func:`data_start`), a function
+            ``() -> (g, W)`` that computes it, a function ``() -> u_r (M,)`` that computes the
+            restart point itself, or ``None``. A function is evaluated only when the restart is taken
+            (outside ``vmap`` a run that converges from ``u0`` never pays for it). When
             the run from ``u0`` stops unconverged (iteration cap, or no step raises ``Ψ``), it is
-            restarted once from ``direction(0, g, W)``, the maximiser of ``-½ Σ W (f - f_d)² - ½ uᵀu``,
-            with a fresh ``max_iter``. A run that converges from ``u0`` is unaffected; under
-            ``vmap`` only lanes that fail take the extra iterations.
+            restarted once from ``direction(0, g, W)`` (or ``u_r``), the maximiser of
+            ``-½ Σ W (f - f_d)² - ½ uᵀu``, with a fresh ``max_iter``. A run that converges from ``u0``
+            is unaffected; under ``vmap`` only lanes that fail take the extra iterations.
         grad_floor: ``(u, W) -> scalar``, the round-off floor of ``max|∇Ψ|`` (see :func:`gradient_floor`),
             or ``None``. A run that can make no further progress with ``max|∇Ψ|`` below it has converged
             as far as the arithmetic allows.
+        step_ok: ``(u, step) -> bool``, whether the Newton step from ``u`` is small enough for ``u`` to
+            count as the maximiser (e.g. ``max|S step|`` against the latent values it moves), or ``None``
+            (every step is). A step whose Newton decrement is at round-off but which is not small moves
+            along a direction where ``Ψ`` is flat to round-off while the maximiser is still far (the
+            latent value of a zero count under a prior variance of 1e32: ``Ψ`` changes by 1e-14 per unit,
+            the maximiser is 20 units away): it is taken whole and the search goes on; a run that stops
+            with such a step pending has not converged.
 
     Returns:
         :class:`AscentResult` (``iterations`` counts both runs). ``converged`` is the
         tolerance test, or, when no step could raise ``Ψ`` any further ("stuck": the maximum is
-        found to round-off, including a Newton decrement below ``64 ε (1 + |Ψ|)``), the looser
-        ``max|∇Ψ| <= √tol · (1 + max|u|)`` or ``max|∇Ψ| <= grad_floor(u, W)``.
+        found to round-off, including a Newton decrement below ``64 ε (1 + |Ψ|)``) and the last
+        step passed ``step_ok``, the looser ``max|∇Ψ| <= √tol · (1 + max|u|)`` or
+        ``max|∇Ψ| <= grad_floor(u, W)``.
     """
     def scale(u):
         return 1.0 + jnp.max(jnp.abs(u))
@@ -74,39 +86,30 @@ def newton_ascent(objective: Callable, gradient: Callable, direction: Callable, 
     def running(u, gu, k, stuck):
         return (k < max_iter) & (jnp.max(jnp.abs(gu)) > tol * scale(u)) & ~stuck
 
-    def done_ok(u, gu, W, stuck):
+    def done_ok(u, gu, W, stuck, small):
+        stuck = stuck & small
         gnorm = jnp.max(jnp.abs(gu))
         loose = gnorm <= jnp.sqrt(tol) * scale(u)
         if grad_floor is not None:
-            loose = loose | (gnorm <= grad_floor(u, W))
+            # the floor is only consulted for a stuck run (evaluated only then outside vmap)
+            loose = loose | lax.cond(stuck & ~loose, lambda: gnorm <= grad_floor(u, W), lambda: jnp.asarray(False))
         return (gnorm <= tol * scale(u)) | (stuck & loose)
 
     def cond(state):
-        u, _, gu, W, k, stuck, phase, _ = state
-        go = running(u, gu, k, stuck)
-        if restart is not None:
-            go = go | ((phase == 0) & ~done_ok(u, gu, W, stuck))
-        return go
+        u, _, gu, _, k, stuck, _ = state
+        return running(u, gu, k, stuck)
 
     roundoff = 64.0 * jnp.finfo(u0.dtype).eps
 
     def body(state):
-        u, val, gu, W, k, stuck, phase, total = state
-        if restart is None:
-            do_restart = jnp.asarray(False)
-            u_in, g_in, W_in = u, gu, W
-        else:
-            # reached with phase 0 and not running only when the first run failed: restart
-            do_restart = (phase == 0) & ~running(u, gu, k, stuck)
-            u_in = jnp.where(do_restart, jnp.zeros_like(u), u)
-            g_in = jnp.where(do_restart, restart[0], gu)
-            W_in = jnp.where(do_restart, restart[1], W)
-        step = direction(u_in, g_in, W_in)
+        u, val, gu, W, k, _, _ = state
+        step = direction(u, gu, W)
         # Newton decrement gᵀA⁻¹g: twice the increase the step can still bring. At round-off level
         # (the whitened gradient often has a floor above tol: measured 5e-7 at n = 500) no halving can
-        # show an increase, so take the full step without a line search and stop.
+        # show an increase, so take the full step without a line search (and stop, if it is small).
         slack = roundoff * (1.0 + jnp.abs(val))
-        negligible = (jnp.dot(gu, step) <= slack) & ~do_restart
+        negligible = jnp.dot(gu, step) <= slack
+        small = jnp.asarray(True) if step_ok is None else step_ok(u, step)
 
         def ls_cond(s):
             _, new_val, j = s
@@ -115,51 +118,88 @@ def newton_ascent(objective: Callable, gradient: Callable, direction: Callable, 
         def ls_body(s):
             t, _, j = s
             t = 0.5 * t
-            return t, objective(u_in + t * step), j + 1
+            return t, objective(u + t * step), j + 1
 
-        j0 = jnp.where(negligible | do_restart, max_halvings, 0)
-        t, new_val, _ = lax.while_loop(ls_cond, ls_body,
-                                       (jnp.asarray(1.0, u.dtype), objective(u_in + step), j0))
+        j0 = jnp.where(negligible, max_halvings, 0)
+        t, new_val, _ = lax.while_loop(ls_cond, ls_body, (jnp.asarray(1.0, u.dtype), objective(u + step), j0))
         ok = jnp.isfinite(new_val) & jnp.where(negligible, new_val >= val - slack, new_val > val)
-        ok = jnp.where(do_restart, jnp.isfinite(new_val), ok)
         # When no halving raises Ψ, Ψ's round-off may hide the increase (Poisson counts of 1e12: each
         # term carries ~3e-3 of round-off, so f stalls 1e-8 from the mode with a whitened gradient of
         # 6e4). The gradient is still accurate there: take the full step if it halves max|∇Ψ|.
-        u_full = u_in + step
-        g_full, W_full = gradient(u_full)
-        val_full = objective(u_full)
-        by_grad = (~ok & ~do_restart & ~negligible & jnp.isfinite(val_full)
-                   & (jnp.max(jnp.abs(g_full)) <= 0.5 * jnp.max(jnp.abs(gu))))
-        u_new = jnp.where(ok, u_in + t * step, jnp.where(by_grad, u_full, u))
+        u_full = u + step
+
+        def try_full():
+            g_full, _ = gradient(u_full)
+            val_full = objective(u_full)
+            halves = jnp.isfinite(val_full) & (jnp.max(jnp.abs(g_full)) <= 0.5 * jnp.max(jnp.abs(gu)))
+            return halves, val_full
+
+        # evaluated only when the line search failed (outside vmap)
+        by_grad, val_full = lax.cond(~ok & ~negligible, try_full, lambda: (jnp.asarray(False), val))
+        u_new = jnp.where(ok, u + t * step, jnp.where(by_grad, u_full, u))
         g_new, W_new = gradient(u_new)
         moved = ok | by_grad
-        stuck_new = jnp.where(do_restart, ~ok, ~moved | negligible)
+        stuck_new = ~moved | (negligible & small)
         val_new = jnp.where(ok, new_val, jnp.where(by_grad, val_full, val))
-        return (u_new, val_new, g_new, W_new, jnp.where(do_restart, 0, k + 1), stuck_new,
-                jnp.where(do_restart, 1, phase), total + jnp.where(do_restart, 0, 1))
+        return u_new, val_new, g_new, W_new, k + 1, stuck_new, small
 
-    g0, W0 = gradient(u0)
-    zero = jnp.asarray(0)
-    u, _, gu, W, _, stuck, _, total = lax.while_loop(
-        cond, body, (u0, objective(u0), g0, W0, zero, jnp.asarray(False), zero, zero))
-    gnorm = jnp.max(jnp.abs(gu))
-    return AscentResult(u, gnorm, total, done_ok(u, gu, W, stuck))
+    def run(u_start):
+        g, W = gradient(u_start)
+        false = jnp.asarray(False)
+        return lax.while_loop(cond, body, (u_start, objective(u_start), g, W, jnp.asarray(0), false, false))
+
+    def ok_of(state):
+        u, _, gu, W, _, stuck, small = state
+        return done_ok(u, gu, W, stuck, small)
+
+    first = run(u0)
+    if restart is None:
+        final, total = first, first[4]
+    else:
+        restart_fn = (lambda: restart) if isinstance(restart, tuple) else restart
+
+        def again():
+            # one data-based restart (taken, outside vmap, only when the first run failed)
+            start = restart_fn()
+            u_r = direction(jnp.zeros_like(u0), *start) if isinstance(start, tuple) else start
+            u_r = jnp.where(jnp.all(jnp.isfinite(u_r)), u_r, u0)
+            return run(u_r)
+
+        second = lax.cond(ok_of(first), lambda: first, again)
+        final = second
+        total = first[4] + jnp.where(ok_of(first), 0, second[4])
+    u, _, gu, _, _, _, _ = final
+    return AscentResult(u, jnp.max(jnp.abs(gu)), total, ok_of(final))
 
 
-def gradient_floor(abs_ST: Callable, f, W):
-    """Round-off floor of ``max|Sᵀ∇ℓ(f) - u|``: ``64 ε max(|S|ᵀ(|W| (1 + |f|)))``.
+def gradient_floor(abs_ST: Callable, f, W, *, grad=None, f_scale=None):
+    """Round-off floor of the whitened gradient ``max|Sᵀ∇ℓ(f) - u|``, ``f = m + S u``.
 
-    ``∇ℓ`` at ``f`` is known only to ``|W| · ε (1 + |f|)`` per coordinate (the rounding of ``f``
-    moves it by that much), which ``Sᵀ`` carries into whitened coordinates. Negligible for
-    ordinary data (``W`` of order 1-100: ~1e-12); for Poisson counts of 1e12 it is of order 1,
-    where no Newton step can be resolved any further.
+    ``64 ε max(|S|ᵀ(|W| (1 + |f| + f_scale) + 2 |∇ℓ|))``, the first-order error bound of
+    computing it in floating point:
+
+    * ``f = m + S u`` is rounded by ``ε (|m| + |S||u|)`` per coordinate, not ``ε |f|``: with a
+      prior variance of 1e12 the summands ``S_ij u_j`` are of order 1e4 while ``f`` is of order
+      10 (``f_scale = |m| + |S||u|`` carries this; ``None`` counts ``|f|`` only);
+    * ``∇ℓ`` there is then off by ``|W| · δf``, and is itself rounded by ``ε |∇ℓ|``;
+    * ``Sᵀ∇ℓ`` sums ``n`` terms of size ``|S_ji ∇ℓ_j|``, rounded by ``ε |S|ᵀ|∇ℓ|``.
+
+    ``Sᵀ`` carries the first two into whitened coordinates. Negligible for ordinary data
+    (``W`` of order 1-100, unit prior scale: ~1e-12); for Poisson counts of 1e12 it is of
+    order 1, and with a prior variance of 1e12 about 1e-3 (measured stall: 1e-4 after 21
+    Newton iterations), where no Newton step can be resolved any further.
 
     Args:
         abs_ST: ``v (n,) -> |S|ᵀ v (M,)`` with ``|S|`` the elementwise absolute whitening factor.
         f: latent values ``(n,)``; ``W``: ``-∂²ℓ`` there ``(n,)``.
+        grad: ``∇ℓ(f)`` ``(n,)``, or ``None`` (its rounding not counted).
+        f_scale: ``|m| + |S||u|`` ``(n,)``, the size of the summands that form ``f``, or ``None``.
     """
     eps = jnp.finfo(f.dtype).eps
-    v = jnp.abs(W) * (1.0 + jnp.abs(f))
+    size = 1.0 + jnp.abs(f) if f_scale is None else 1.0 + jnp.abs(f) + f_scale
+    v = jnp.abs(W) * size
+    if grad is not None:
+        v = v + 2.0 * jnp.abs(grad)
     return 64.0 * eps * jnp.max(abs_ST(jnp.where(jnp.isfinite(v), v, 0.0)))
 
 
@@ -172,15 +212,18 @@ def _pointwise(loglik: Callable, f, consts):
 
 
 def data_start(loglik: Callable, consts: tuple, m, prior_var, candidates=None, *, steps: int = 20,
-               halvings: int = 40):
+               halvings: int = 40, doublings: int = 8):
     """A data-based Gaussian-site start ``(f_d, W_d)`` for a Laplace mode search (used as its restart).
 
     Each coordinate separately maximises ``φ_i(f) = log p(y_i | f) - (f - m_i)² / (2 K_ii)``
     (the likelihood with the marginal prior: always has a finite maximiser): the best of ``m_i``
     and the ``candidates`` (e.g. ``y`` for an identity link, ``log(y + ½) - offset`` for counts with
-    a log link), refined by ``steps`` damped 1-D Newton steps (the best of ``halvings`` step
-    lengths per coordinate, so a start far out on an exponential is walked in safely).
-    ``W_d = max(-∂²ℓ(f_d), 0)`` is the curvature there. Cost ``O(n · steps · halvings)``
+    a log link), refined by ``steps`` damped 1-D Newton steps (the best of ``halvings`` shortened and
+    ``doublings`` lengthened steps per coordinate: a start far out on an exponential is walked in
+    safely, and a maximiser many Newton steps away, where each full step moves by about one unit, is
+    reached in a few: a zero count under a prior variance of 1e66 has its maximiser near -150, and a
+    plain Newton walk from log(½) takes a step of -1 at a time).
+    ``W_d = max(-∂²ℓ(f_d), 0)`` is the curvature there. Cost ``O(n · steps · (halvings + doublings))``
     likelihood evaluations, nothing of size ``n²``.
 
     Args:
@@ -204,7 +247,8 @@ def data_start(loglik: Callable, consts: tuple, m, prior_var, candidates=None, *
     vals = jax.vmap(phi)(C)
     best = jnp.argmax(vals, axis=0)
     f = jnp.take_along_axis(C, best[None, :], axis=0)[0]
-    ts = 0.5 ** jnp.arange(halvings, dtype=m.dtype)
+    ts = jnp.concatenate([0.5 ** jnp.arange(halvings, dtype=m.dtype),
+                          2.0 ** jnp.arange(1, doublings + 1, dtype=m.dtype)])
     cols = jnp.arange(f.shape[0])
 
     def step(_, f):
