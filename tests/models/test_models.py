@@ -43,9 +43,12 @@ def test_gp_regression_model_and_prediction_sites():
 def test_heteroscedastic_model_samples_a_noise_field():
     X, y, sd = heteroscedastic_gp.simulate(n=25)
     tr, lp = trace(heteroscedastic_gp.model, X, y)
-    # the log-noise field lives at NUM_KNOTS knots and is interpolated to the 25 inputs
-    knots = [name for name in tr if name.startswith("log_noise_knots") and tr[name]["type"] == "sample"]
-    assert knots and tr[knots[0]]["value"].shape == (heteroscedastic_gp.NUM_KNOTS,)
+    # the log-noise field is a Hilbert-space basis expansion: one whitened weight per basis function, evaluated
+    # at the 25 inputs; the basis covers the simulation domain (0, 10) with room for the shortest lengthscale
+    basis = heteroscedastic_gp.noise_basis()
+    M = basis.num_basis[0]
+    assert 6 <= M <= 20 and float(basis.center[0]) == 5.0 and float(basis.L[0]) > 5.0
+    assert tr["log_noise_z"]["value"].shape == (M,)
     assert tr["log_noise"]["value"].shape == (25,) and np.isfinite(lp)
     assert np.all(np.diff(sd) > 0)  # the simulated noise grows along the input, as documented
 
