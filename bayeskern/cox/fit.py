@@ -203,7 +203,7 @@ def _default_shape(window, n_events: int):
 
 def fit(events, window, *, shape=None, kernel=None, link="log", method: str = "nuts", field: str | None = None,
         covariates=None, offset=None, covariate_kernel=None, exposure=None, mask=None, link_params=None,
-        name: str = "f", num_warmup: int = 500, num_samples: int = 500, num_chains: int = 2, steps: int = 3000,
+        name: str = "f", num_warmup: int = 500, num_samples: int = 500, num_chains: int | None = None, steps: int = 3000,
         seed: int = 0, progress_bar: bool = False, **options) -> CoxFit:
     """Fit a Gaussian Cox process to events in a window.
 
@@ -232,10 +232,17 @@ def fit(events, window, *, shape=None, kernel=None, link="log", method: str = "n
         link_params: ``{"offset": ...}`` (square) or ``{"max_rate": ...}`` (sigmoid).
         name: site prefix of the field.
         num_warmup, num_samples, num_chains: NUTS settings (also for the Laplace path's hyperparameters).
+            ``num_chains`` defaults to 4 for ``"laplace"`` (R-hat from 4 chains of 500 draws stays
+            below 1.01 on the bundled data; the chains run one after another unless JAX sees a device
+            per chain, see below) and to 2 otherwise.
         steps: SVI optimisation steps; draws = ``num_samples``.
         seed: PRNG seed.
         progress_bar: show progress bars.
-        **options: passed to the runner (e.g. ``target_accept_prob``, ``guide``, ``optimizer``).
+        **options: passed to the runner (e.g. ``target_accept_prob``, ``guide``, ``optimizer``). With
+            ``"laplace"``, ``chain_method`` defaults to ``"sequential"`` (``"parallel"`` when JAX sees
+            ``num_chains`` devices): vectorised chains advance every Newton mode search in lockstep
+            with the slowest chain's (coal mining, 4 x 300 iterations with compilation: 66 s
+            vectorised, 20 s sequential, on a loaded 2-core machine).
 
     Returns:
         A :class:`CoxFit`.
@@ -247,6 +254,8 @@ def fit(events, window, *, shape=None, kernel=None, link="log", method: str = "n
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if num_chains is None:
+        num_chains = 4 if method == "laplace" else 2
     win = as_window(window)
     shape = _default_shape(win, 0) if shape is None else shape
     grid, counts = bin_events(events, win, shape, exposure=exposure, mask=mask)
@@ -268,6 +277,10 @@ def fit(events, window, *, shape=None, kernel=None, link="log", method: str = "n
         from bayeskern.infer import nuts
 
         lap = {k: options.pop(k) for k in list(options) if k in KronLaplaceOptions._fields or k == "loo_draws"}
+        if options.get("chain_method") is None:
+            import jax
+
+            options["chain_method"] = "parallel" if jax.local_device_count() >= num_chains else "sequential"
         base = nuts(laplace_grid_model, grid, counts, name=name, obs_name="counts", kernel=kernel, link=link,
                     link_params=link_params, field=field, num_warmup=num_warmup, num_samples=num_samples,
                     num_chains=num_chains, seed=seed, progress_bar=progress_bar, **cov, **lap, **options)

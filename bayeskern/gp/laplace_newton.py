@@ -189,29 +189,29 @@ def find_mode(loglik: Callable, consts: tuple, m, L, *, u0=None, max_iter: int =
     """
     u0 = jnp.zeros((L.shape[1],), L.dtype) if u0 is None else u0
 
-    def gradient(u):
+    def gradient(u):  # the curvature passed on is (W, ∇ℓ) at f
         _, g, W = derivatives(loglik, m + L @ u, consts)
-        return L.T @ g - u, W
-
-    def data_site():
-        return data_start(loglik, consts, m, jnp.sum(L * L, axis=1), candidates)
+        return L.T @ g - u, (W, g)
 
     if K is None:
-        def direction(u, gu, W):
+        def solve_A(r, W):
             C = _chol_A(L, W)
             C = lax.cond(jnp.all(jnp.isfinite(C)), lambda: C, lambda: _chol_A(L, jnp.maximum(W, 0.0)))
-            return jax.scipy.linalg.cho_solve((C, True), gu)
+            return jax.scipy.linalg.cho_solve((C, True), r)
+
+        def direction(u, gu, curv):
+            return solve_A(gu, curv[0])
 
         def alt():
-            f_d, W_d = data_site()
-            return L.T @ (W_d * (f_d - m)), W_d
+            f_d, W_d = data_start(loglik, consts, m, jnp.sum(L * L, axis=1), candidates)
+            return solve_A(L.T @ (W_d * (f_d - m)), W_d)
     else:
         solve_f, Linv = precision_solver(L)
 
-        def direction(u, gu, W):
+        def direction(u, gu, curv):
             # the gradient in f, formed directly (not as L⁻ᵀ gu: gu = Lᵀ∇ℓ - u has absolute
             # round-off ε |L|ᵀ|∇ℓ|, which L⁻ᵀ would spread over cells whose own gradient is far smaller)
-            _, g, _ = derivatives(loglik, m + L @ u, consts)
+            W, g = curv
             return Linv @ solve_f(g - Linv.T @ u, W)
 
         def alt():
@@ -225,10 +225,9 @@ def find_mode(loglik: Callable, consts: tuple, m, L, *, u0=None, max_iter: int =
 
     abs_L = jnp.abs(L)
 
-    def floor(u, W):
-        f = m + L @ u
-        _, g, _ = derivatives(loglik, f, consts)
-        return gradient_floor(lambda v: abs_L.T @ v, f, W, grad=g, f_scale=jnp.abs(m) + abs_L @ jnp.abs(u))
+    def floor(u, curv):
+        W, g = curv
+        return gradient_floor(lambda v: abs_L.T @ v, m + L @ u, W, grad=g, f_scale=jnp.abs(m) + abs_L @ jnp.abs(u))
 
     def step_ok(u, step):  # the step moves f by at most √tol relative: f (hence W) is settled
         return jnp.max(jnp.abs(L @ step)) <= jnp.sqrt(tol) * (1.0 + jnp.max(jnp.abs(m + L @ u)))

@@ -47,7 +47,8 @@ def newton_ascent(objective: Callable, gradient: Callable, direction: Callable, 
 
     Args:
         objective: ``u (M,) -> Ψ(u)`` (scalar).
-        gradient: ``u -> (∇Ψ(u) (M,), W (n,))`` with ``W = -∂²ℓ`` at ``f(u)``.
+        gradient: ``u -> (∇Ψ(u) (M,), W)`` with ``W = -∂²ℓ`` at ``f(u)`` ``(n,)``, or any pytree of
+            curvature information the direction and floor need (it is only passed on to them).
         direction: ``(u, ∇Ψ, W) -> step (M,)``, an ascent direction (the Newton step where
             the Hessian is negative definite, a positive-definite surrogate elsewhere).
         u0: starting point ``(M,)``.
@@ -143,31 +144,39 @@ def newton_ascent(objective: Callable, gradient: Callable, direction: Callable, 
         val_new = jnp.where(ok, new_val, jnp.where(by_grad, val_full, val))
         return u_new, val_new, g_new, W_new, k + 1, stuck_new, small
 
-    def run(u_start):
+    def start(u_start):
         g, W = gradient(u_start)
         false = jnp.asarray(False)
-        return lax.while_loop(cond, body, (u_start, objective(u_start), g, W, jnp.asarray(0), false, false))
+        return u_start, objective(u_start), g, W, jnp.asarray(0), false, false
 
     def ok_of(state):
         u, _, gu, W, _, stuck, small = state
         return done_ok(u, gu, W, stuck, small)
 
-    first = run(u0)
+    first = lax.while_loop(cond, body, start(u0))
     if restart is None:
         final, total = first, first[4]
     else:
         restart_fn = (lambda: restart) if isinstance(restart, tuple) else restart
 
-        def again():
-            # one data-based restart (taken, outside vmap, only when the first run failed)
-            start = restart_fn()
-            u_r = direction(jnp.zeros_like(u0), *start) if isinstance(start, tuple) else start
-            u_r = jnp.where(jnp.all(jnp.isfinite(u_r)), u_r, u0)
-            return run(u_r)
+        def restarted():
+            begin = restart_fn()
+            u_r = direction(jnp.zeros_like(u0), *begin) if isinstance(begin, tuple) else begin
+            return start(jnp.where(jnp.all(jnp.isfinite(u_r)), u_r, u0))
 
-        second = lax.cond(ok_of(first), lambda: first, again)
-        final = second
-        total = first[4] + jnp.where(ok_of(first), 0, second[4])
+        # A second loop for the runs that failed; its first pass computes the data-based start. Under
+        # vmap its body (the start included) runs only while some lane still needs it.
+        def cond2(s):
+            state, fresh, active = s
+            return active & (fresh | cond(state))
+
+        def body2(s):
+            state, fresh, active = s
+            return lax.cond(fresh, restarted, lambda: body(state)), jnp.asarray(False), active
+
+        ok1 = ok_of(first)
+        final, _, _ = lax.while_loop(cond2, body2, (first, jnp.asarray(True), ~ok1))
+        total = first[4] + jnp.where(ok1, 0, final[4])
     u, _, gu, _, _, _, _ = final
     return AscentResult(u, jnp.max(jnp.abs(gu)), total, ok_of(final))
 
