@@ -13,10 +13,11 @@ turns it off. Calling ``main`` from Python leaves JAX's settings alone.
 
 Importing this module also makes SciPy's OpenBLAS single-threaded (unless
 ``OPENBLAS_NUM_THREADS`` is already set): JAX's CPU Cholesky, triangular solves
-and inverses call it, and from n = 129 on its multithreaded kernels cost far
-more than they save on a small, shared machine (measured on two cores at load
-5: the 130 x 130 Cholesky of gp_classification's log density took 125 ms of CPU
-against 0.28 ms single-threaded; ``models.co2 --quick`` 33 s of CPU against 15 s).
+and inverses call it, and from about 128 rows on its multithreaded kernels
+cost far more than they save on a small, shared machine (measured on two
+cores at load 4-5: gp_classification's log density and gradient at 150
+patients took 92 ms of CPU against 5 ms single-threaded; ``models.co2
+--quick`` 33 s of CPU against 15 s).
 """
 
 from __future__ import annotations

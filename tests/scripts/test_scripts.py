@@ -127,7 +127,9 @@ def test_co2_forecast_is_plausible_and_rising(tmp_path):
     assert r["forecast_2011_ppm"] > r["max_observed_ppm"]
     assert 10.0 < r["trend_2011_ppm"] - r["trend_2001_ppm"] < 25.0  # about 1.5 ppm a year
     assert 4.0 < r["seasonal_amplitude_ppm"] < 9.0  # the seasonal cycle at Mauna Loa spans about 6 ppm
-    assert r["n_nuts"] == 66
+    # --quick: MAP on every 8th month of the record, NUTS on the last 5 years of consecutive months (from 1997)
+    assert r["n_map"] == 66 and r["n_nuts"] == 61 and 1996.9 < r["nuts_from"] < 1997.1
+    assert 0.05 < r["map"]["short_lengthscale"] < 1.0 and 20.0 < r["map"]["trend_lengthscale"]  # years; R&W: 0.1, 67
     for name in ("co2_forecast.png", "co2_components.png", "trace.png"):
         assert_png(tmp_path / name)
     assert "r_hat" in (tmp_path / "summary.txt").read_text()
