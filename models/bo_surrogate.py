@@ -8,9 +8,19 @@ against the true function at 256 fresh Sobol points, then runs fully
 Bayesian BO steps.
 
 Run: ``python -m models.bo_surrogate [--saas] [--steps 5] [--quick] [--out DIR] [--seed S]``
-(defaults: 4 chains x (500 warm-up + 500 draws), 5 BO steps each with a
-128 + 128 NUTS surrogate; ``--quick``: 2 chains x (100 + 100), 1 BO step
-with 32 + 32). Writes ``DIR/result.json`` (default ``DIR``: ``./bo_surrogate-output``).
+(defaults: 4 chains x (1000 warm-up + 2500 draws) at target acceptance 0.95,
+then 5 BO steps each with a 128 + 128 NUTS surrogate; ``--quick``: 2 chains
+x (100 + 100), 1 BO step with 32 + 32). Writes ``DIR/result.json`` (default
+``DIR``: ``./bo_surrogate-output``).
+
+Convergence: the lengthscales of the dimensions that matter little are
+barely identified by 20 evaluations, so their draws are slow to mix: 4 x (500 +
+500) at the default target acceptance 0.8 gave R-hat 1.024, bulk ESS 196, tail
+ESS 117 and 2 divergences; 4 x (1000 + 2500) at 0.95 gives R-hat <= 1.005,
+bulk ESS >= 1230, tail ESS >= 680 and no divergences (37 s on two cores).
+The verdict still lists PSIS-LOO Pareto k above 0.7 for 6 of the 20
+evaluations: with 20 points in 6-D most of them are influential, which says
+leave-one-out is unreliable here, not that the chains are.
 """
 
 from __future__ import annotations
@@ -86,8 +96,8 @@ def main(*, saas: bool = False, quick: bool = False, steps: int | None = None, n
     from bayeskern.infer import nuts
 
     steps = (1 if quick else 5) if steps is None else steps
-    num_warmup = num_warmup or (100 if quick else 500)
-    num_samples = num_samples or (100 if quick else 500)
+    num_warmup = num_warmup or (100 if quick else 1000)
+    num_samples = num_samples or (100 if quick else 2500)
     num_chains = num_chains or (2 if quick else 4)
     bo_draws = 32 if quick else 128
     f, bounds, fmin = PROBLEMS["hartmann6"]
@@ -97,7 +107,7 @@ def main(*, saas: bool = False, quick: bool = False, steps: int | None = None, n
     prior = "saas" if saas else "dimension_scaled"
     t0 = time.perf_counter()
     fit = nuts(model, X, ys, prior, num_warmup=num_warmup, num_samples=num_samples, num_chains=num_chains,
-               seed=seed, progress_bar=False)
+               seed=seed, target_accept_prob=0.95, progress_bar=False)
     seconds = time.perf_counter() - t0
     verdict = check(fit)
     print(verdict)
@@ -129,7 +139,7 @@ def main(*, saas: bool = False, quick: bool = False, steps: int | None = None, n
 def parser():
     p = _cli.parser(__doc__, "bo_surrogate")
     p.add_argument("--saas", action="store_true", help="sparse axis-aligned subspace (SAAS) priors")
-    p.add_argument("--steps", type=int, default=None, help="BO steps after the fit (default 5; --quick 2)")
+    p.add_argument("--steps", type=int, default=None, help="BO steps after the fit (default 5; --quick 1)")
     return p
 
 
