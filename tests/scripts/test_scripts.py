@@ -10,10 +10,33 @@ held-out accuracy and coverage. Figures must be real, non-empty PNG files.
 ``--help`` must exit 0 for every script. A few alternative paths (other
 inference methods) run in-process through ``main(...)``.
 
-The quick runs take 30-90 s each on two cores (heteroscedastic_gp: about 290 s),
-so they are marked slow (CI runs them with ``--runslow``). Measured 2026-12-07 on a
-loaded 2-core machine: the whole module with ``--runslow`` took 961 s wall, 923 s
-user CPU (over the 12-minute target, mostly heteroscedastic_gp).
+Each script, run from the command line, uses JAX's persistent compilation
+cache (``$BAYESKERN_CACHE_DIR``, else ``~/.cache/bayeskern/jax``; see
+``models/_cli.py``) and single-threaded OpenBLAS. Measured 2026-12-07 on this
+project's 2-core machine, shared with other jobs, ``--quick``, wall / user CPU
+seconds, cold (empty cache) then warm (second run), load average 3-5.5 cold
+and 3.2-3.7 warm:
+
+    script               cold        warm        (before: no cache, default OpenBLAS threads, load 1-6)
+    bq_evidence          31 / 20      6 /  5     28 /  21
+    gp_regression        37 / 24     11 /  9     51 /  38
+    co2                  55 / 35     13 / 12     72 /  53
+    gp_counts_laplace    81 / 52     16 / 14     73 /  49
+    bo_surrogate         44 / 35     11 / 10     49 /  37
+    gp_classification    60 / 55     20 / 17    107 /  76
+    heteroscedastic_gp   26 / 23     16 / 14    155 / 136
+    bo_branin            28 / 26     10 /  8     42 /  30
+    bo_cox               10 /  8      4 /  4     13 /   8
+    bq_co2_evidence      27 / 25     15 / 13     78 /  58
+    cox_coal_mining      75 / 68     25 / 22    109 /  70
+    cox_coal             21 / 19     10 /  9     42 /  27
+    cox_pines            21 / 20     10 /  9     46 /  31
+
+So every script is well under a minute with a warm cache; cold, two are
+over a minute of wall time at load 5 (both under 70 s of CPU). The whole
+module with ``--runslow`` and a warm cache: 272 s wall, 242 s user CPU, 27
+passed, 1 xfailed (load 2.3-3.2; it was 961 s wall before). The quick runs
+are still marked slow (CI runs them with ``--runslow``).
 """
 
 from __future__ import annotations
