@@ -115,8 +115,8 @@ def laplace_timing(sizes=(64, 128, 256), repeat=3):
     """Figure (a): Laplace mode + log marginal + gradient on an n x n LGCP grid (Kronecker field)."""
     import numpyro.distributions as dist
 
-    from bayeskern.gp.laplace_kronecker import KronLaplaceOptions, kron_log_marginal
-    from bayeskern.gp.laplace_newton import log_marginal
+    from bayeskern.gp.laplace.kronecker import KronLaplaceOptions, kron_log_marginal
+    from bayeskern.gp.laplace.newton import log_marginal
 
     def setup(n):
         x = jnp.linspace(0.0, 1.0, n)

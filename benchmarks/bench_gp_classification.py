@@ -10,7 +10,7 @@ mean and sd), and the fit time.
   ``ℓ_j ~ LogNormal(log √d, 1)``, ``σ² ~ LogNormal(log 4, 1)``. Hyperparameters at
   the MAP: L-BFGS (SciPy) on the unconstrained negative log posterior with
   the Laplace marginal's implicit gradient, from the prior medians. Prediction:
-  :func:`bayeskern.gp.predict_laplace.predict_latent` and ``P(y=1) = ∫σ(f)N(f)df``
+  :func:`bayeskern.gp.laplace.predict.predict_latent` and ``P(y=1) = ∫σ(f)N(f)df``
   (adaptive Gauss-Hermite).
   With ``--nuts``: NUTS over the 31 hyperparameters, predictive averaged over draws.
 - scikit-learn: ``GaussianProcessClassifier(ConstantKernel * RBF(ARD))``, ML-II with
@@ -48,7 +48,7 @@ from numpyro.infer.util import constrain_fn, potential_energy, unconstrain_fn
 import bayeskern  # noqa: F401
 from bayeskern.datasets import load_classification, train_test_folds
 from bayeskern.gp import laplace_marginal
-from bayeskern.gp.predict_laplace import predict_latent
+from bayeskern.gp.laplace.predict import predict_latent
 from bayeskern.gp.predictive_density import bernoulli_probability
 from bayeskern.infer import Fit
 from bayeskern.kernels import RBF

@@ -1,10 +1,10 @@
 """Gaussian-process model pieces for NumPyro."""
 
-from bayeskern.gp.laplace_draws import sample_latent
-from bayeskern.gp.laplace_marginal import LaplaceMarginal, laplace_marginal
+from bayeskern.gp.laplace.draws import sample_latent
+from bayeskern.gp.laplace.marginal import LaplaceMarginal, laplace_marginal
+from bayeskern.gp.laplace.predict import LaplacePrediction, latent_predictive, predict_latent
 from bayeskern.gp.latent import latent
 from bayeskern.gp.posterior import ConditionedGP, GPPosterior
-from bayeskern.gp.predict_laplace import LaplacePrediction, latent_predictive, predict_latent
 from bayeskern.gp.predictive_density import bernoulli_probability, predictive_log_density
 from bayeskern.gp.process import GaussianProcess
 from bayeskern.gp.svgp import SVGP, SVGPFit, SVGPPrediction, fit_svgp, optimal_gaussian_q, select_inducing, svgp_elbo

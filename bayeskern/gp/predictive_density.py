@@ -5,7 +5,7 @@ MacKay's probit approximation; probit in closed form) and
 :func:`predictive_log_density` (``log ∫ p(y | f) N(f; μ, s²) df`` for any
 elementwise likelihood, by adaptive Gauss-Hermite quadrature). Inputs are the
 per-draw latent predictive means and variances of
-:func:`~bayeskern.gp.predict_laplace.predict_latent` or any other Gaussian
+:func:`~bayeskern.gp.laplace.predict.predict_latent` or any other Gaussian
 predictive.
 """
 

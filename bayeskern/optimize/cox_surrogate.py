@@ -49,7 +49,7 @@ from bayeskern._counts import as_count
 from bayeskern.cox.grid import make_grid
 from bayeskern.cox.likelihood import binned_log_likelihood
 from bayeskern.cox.links import get_link
-from bayeskern.gp.laplace_newton import find_mode, log_marginal_at_mode
+from bayeskern.gp.laplace.newton import find_mode, log_marginal_at_mode
 from bayeskern.kernels import Matern52
 from bayeskern.linalg import cholesky
 from bayeskern.linalg.triangular import whiten
@@ -96,7 +96,7 @@ def laplace_whitened(A, m, counts, exposure, link="log", *, max_newton: int = 60
     """Laplace approximation of ``z | y`` for ``y_c ~ Poisson(a_c g(m + (A z)_c))``, ``z ~ N(0, I_M)``.
 
     The mode search is the package's backtracking Newton
-    (:func:`bayeskern.gp.laplace_newton.find_mode` with the rectangular factor ``A``):
+    (:func:`bayeskern.gp.laplace.newton.find_mode` with the rectangular factor ``A``):
     a step from a prior far below a large count, whose intensity overflows, is
     halved until the objective rises.
 

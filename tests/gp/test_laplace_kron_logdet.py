@@ -7,8 +7,8 @@ import numpyro.distributions as dist
 import pytest
 
 import bayeskern  # noqa: F401
-from bayeskern.gp.laplace_kron_logdet import axis_eigen, fiedler_bounds, fiedler_logdet, scalar_precond
-from bayeskern.gp.laplace_kronecker import KronLaplaceOptions, kron_find_mode, kron_log_marginal, kron_logdet
+from bayeskern.gp.laplace.kron_logdet import axis_eigen, fiedler_bounds, fiedler_logdet, scalar_precond
+from bayeskern.gp.laplace.kronecker import KronLaplaceOptions, kron_find_mode, kron_log_marginal, kron_logdet
 from bayeskern.linalg.lanczos import cg_lanczos
 
 N1, N2 = 12, 10

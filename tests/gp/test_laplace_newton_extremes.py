@@ -24,8 +24,8 @@ import scipy.special
 
 from bayeskern.datasets import load_coal_mining
 from bayeskern.errors import ConvergenceError, ConvergenceWarning
-from bayeskern.gp.laplace_marginal import LaplaceMarginal
-from bayeskern.gp.laplace_newton import (
+from bayeskern.gp.laplace.marginal import LaplaceMarginal
+from bayeskern.gp.laplace.newton import (
     compiled_log_marginal,
     derivatives,
     find_mode,
@@ -34,7 +34,7 @@ from bayeskern.gp.laplace_newton import (
     spd_inverse,
     triangular_inverse,
 )
-from bayeskern.gp.newton_ascent import data_start, gradient_floor, newton_ascent
+from bayeskern.gp.laplace.newton_ascent import data_start, gradient_floor, newton_ascent
 from bayeskern.kernels import Matern52
 from bayeskern.linalg import add_jitter
 

@@ -8,8 +8,8 @@ import pytest
 from numpyro import handlers
 
 import bayeskern  # noqa: F401
-from bayeskern.gp.laplace_implicit import implicit_cotangents
-from bayeskern.gp.laplace_kronecker import (
+from bayeskern.gp.laplace.implicit import implicit_cotangents
+from bayeskern.gp.laplace.kronecker import (
     _S,
     KronLaplaceOptions,
     kron_find_mode,
@@ -17,9 +17,9 @@ from bayeskern.gp.laplace_kronecker import (
     kron_logdet,
     kron_posterior_draws,
 )
-from bayeskern.gp.laplace_lowrank import lowrank_log_marginal
-from bayeskern.gp.laplace_marginal import laplace_marginal
-from bayeskern.gp.laplace_newton import derivatives, find_mode, log_marginal
+from bayeskern.gp.laplace.lowrank import lowrank_log_marginal
+from bayeskern.gp.laplace.marginal import laplace_marginal
+from bayeskern.gp.laplace.newton import derivatives, find_mode, log_marginal
 from bayeskern.kernels import RBF, Matern52
 
 N1, N2 = 12, 10
@@ -71,7 +71,7 @@ def test_kron_mode_matches_dense():
     # SLQ log det against the exact dense log det of A = I + Sᵀ W S (log det ~49). On this small grid the
     # prior is mildly conditioned and the Jacobi and Kronecker-control-variate estimates are alike
     # (measured with 16 probes: -1.6 nats Kronecker, ~0.5 Jacobi); the control variate pays off on
-    # large grids (see laplace_kronecker's docstring).
+    # large grids (see the docstring of bayeskern.gp.laplace.kronecker).
     S = jnp.kron(*Ls)
     exact = jnp.linalg.slogdet(jnp.eye(N1 * N2) + S.T @ (km.W[:, None] * S))[1]
     errs = {}

@@ -13,8 +13,8 @@ from scipy import stats
 from scipy.special import expit
 
 import bayeskern  # noqa: F401
-from bayeskern.gp.laplace_marginal import laplace_marginal
-from bayeskern.gp.predict_laplace import predict_latent
+from bayeskern.gp.laplace.marginal import laplace_marginal
+from bayeskern.gp.laplace.predict import predict_latent
 from bayeskern.gp.predictive_density import bernoulli_probability, predictive_log_density
 from bayeskern.infer import Fit
 from bayeskern.kernels import RBF, Matern32

@@ -18,9 +18,9 @@ from numpyro.handlers import seed, trace
 
 import bayeskern  # noqa: F401  (x64)
 from bayeskern.errors import ConvergenceError, ConvergenceWarning
-from bayeskern.gp.laplace_kronecker import KronLaplaceOptions, kron_log_marginal
-from bayeskern.gp.laplace_marginal import LaplaceMarginal, laplace_marginal
-from bayeskern.gp.laplace_newton import find_mode
+from bayeskern.gp.laplace.kronecker import KronLaplaceOptions, kron_log_marginal
+from bayeskern.gp.laplace.marginal import LaplaceMarginal, laplace_marginal
+from bayeskern.gp.laplace.newton import find_mode
 from bayeskern.kernels import Matern32
 from bayeskern.linalg import add_jitter, default_jitter
 from bayeskern.linalg.cg import CGInfo, cg_converged, reset_convergence_warnings
@@ -170,7 +170,7 @@ def test_cg_probe_solves_at_their_cap_are_minus_inf_or_raise():
 
 
 def test_unconverged_kronecker_draws_and_gradient_solves_are_nan_or_raise():
-    from bayeskern.gp.laplace_kronecker import kron_find_mode, kron_posterior_draws
+    from bayeskern.gp.laplace.kronecker import kron_find_mode, kron_posterior_draws
 
     Ls, y, ll, m = _poisson_grid()
     mode = jax.jit(lambda mm: kron_find_mode(ll, (y,), mm, Ls))(m)

@@ -1,13 +1,13 @@
 """Laplace prediction at new inputs for structured latent fields: low-rank (HSGP) and Kronecker grids.
 
-:func:`~bayeskern.gp.predict_laplace.predict_latent` dispatches here for the
-sites that :func:`~bayeskern.gp.laplace_marginal.laplace_marginal` builds with
+:func:`~bayeskern.gp.laplace.predict.predict_latent` dispatches here for the
+sites that :func:`~bayeskern.gp.laplace.marginal.laplace_marginal` builds with
 ``method="hsgp"`` and ``method="kronecker"``. Both are exact for the site's
 prior (no Monte Carlo); only the Kronecker variances carry a CG tolerance.
 
 **Low rank (HSGP).** ``f = m + B β`` with ``B = Φ(X) diag(√S)`` ``(n, M)`` and
 ``β ~ N(0, I_M)``. The Newton mode is found in ``β`` (``L = B`` in the
-:class:`~bayeskern.gp.laplace_newton.LaplaceMode`, so ``u = β̂``), and the
+:class:`~bayeskern.gp.laplace.newton.LaplaceMode`, so ``u = β̂``), and the
 Laplace posterior of ``β`` is ``N(û, A⁻¹)`` with ``A = I + Bᵀ W B = C Cᵀ``.
 At new inputs ``B* = Φ(X*) diag(√S)`` ``(m, M)`` (same box, same weights):
 
@@ -30,7 +30,7 @@ whitened identity ``k*ᵀ (K + W⁻¹)⁻¹ k* = |v|² − vᵀ A⁻¹ v``:
 
 ``A⁻¹ v`` is solved for all ``m`` columns at once by preconditioned CG with
 Kronecker matrix-vector products (the Newton solver's operator and
-preconditioner, :mod:`bayeskern.gp.laplace_kronecker`), to the relative
+preconditioner, :mod:`bayeskern.gp.laplace.kronecker`), to the relative
 residual ``options.cg_tol`` (default 1e-10). No ``W⁻¹`` or ``W½`` appears,
 so ``W`` may have zeros (masked cells) and negative entries (Student-t) as
 long as ``A`` is positive definite at the mode (as the log marginal requires).
@@ -50,13 +50,13 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.linalg import solve_triangular
 
-from bayeskern.gp.laplace_kronecker import (
+from bayeskern.gp.laplace.kronecker import (
     KronLaplaceOptions,
     KronMode,
     _A_mv,
     _preconditioner,
 )
-from bayeskern.gp.laplace_newton import LaplaceMode
+from bayeskern.gp.laplace.newton import LaplaceMode
 from bayeskern.linalg.cg import conjugate_gradient
 
 __all__ = ["KERNEL_CHECK_RTOL", "check_hsgp_site", "check_kron_site", "hsgp_basis_at", "kron_predictive",
@@ -92,7 +92,7 @@ def check_hsgp_site(site, Xn, Xt, kernel, site_name: str):
     """First-draw checks for a low-rank site (concrete values); raises ValueError naming the argument.
 
     Args:
-        site: the :class:`~bayeskern.gp.laplace_structured.LowRankLaplaceMarginal`.
+        site: the :class:`~bayeskern.gp.laplace.structured.LowRankLaplaceMarginal`.
         Xn: new inputs ``(m, d)``.
         Xt: training inputs ``(n, d)`` or ``None`` (then not checked).
         kernel: the draw's :class:`~bayeskern.kernels.Kernel` or ``None`` (then not checked).
@@ -148,12 +148,12 @@ def kron_predictive(mode: KronMode, cells, k_cross, k_diag, mean_new=0.0,
     """Laplace predictive mean and variance ``(m,)`` of ``f`` at new inputs for a Kronecker site, one ``θ``.
 
     Args:
-        mode: the site's :class:`~bayeskern.gp.laplace_kronecker.KronMode` (grid order, ``N`` cells).
+        mode: the site's :class:`~bayeskern.gp.laplace.kronecker.KronMode` (grid order, ``N`` cells).
         cells: ``(N,)`` grid cell of each training row, or ``None`` (rows already in grid order).
         k_cross: ``(N, m)`` kernel between the training rows (row order) and the new inputs.
         k_diag: ``(m,)`` prior variances at the new inputs.
         mean_new: prior mean at the new inputs, scalar or ``(m,)``.
-        options: the site's :class:`~bayeskern.gp.laplace_kronecker.KronLaplaceOptions`
+        options: the site's :class:`~bayeskern.gp.laplace.kronecker.KronLaplaceOptions`
             (``cg_tol``, ``cg_maxiter`` and ``precondition`` are used).
 
     Returns:

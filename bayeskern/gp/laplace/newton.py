@@ -33,10 +33,10 @@ the Newton loop is a ``lax.while_loop`` and is never differentiated.
 
 Convergence: the search starts at the prior mean and, if that run does not
 converge, restarts once from a data-based start
-(:func:`bayeskern.gp.newton_ascent.data_start`, computed only then). It has
+(:func:`bayeskern.gp.laplace.newton_ascent.data_start`, computed only then). It has
 converged when the whitened gradient is below ``tol`` (relative), or when no
 step can raise the objective any more, the gradient is within its round-off
-floor (:func:`~bayeskern.gp.newton_ascent.gradient_floor`) and the last Newton
+floor (:func:`~bayeskern.gp.laplace.newton_ascent.gradient_floor`) and the last Newton
 step moves ``f`` by at most ``√tol`` relative (a flat objective with the mode
 still far is not a mode). A mode that still has not
 converged makes the log marginal ``-inf`` (zero gradient) with a
@@ -56,7 +56,7 @@ import jax.numpy as jnp
 from jax import lax
 from jax.scipy.linalg import solve_triangular
 
-from bayeskern.gp.newton_ascent import data_start, gradient_floor, newton_ascent
+from bayeskern.gp.laplace.newton_ascent import data_start, gradient_floor, newton_ascent
 from bayeskern.linalg.cg import guard_convergence
 from bayeskern.linalg.triangular import POTRI_MIN_SIZE, inverse_from_cholesky
 
@@ -170,7 +170,7 @@ def find_mode(loglik: Callable, consts: tuple, m, L, *, u0=None, max_iter: int =
         max_iter: Newton iteration cap.
         tol: stop when the max-abs whitened gradient ``|Lᵀ∇ℓ - u|`` is below ``tol``
             (relative to ``1 + max|u|``), or when no step can raise the objective any further and
-            the gradient is within its round-off floor (:func:`~bayeskern.gp.newton_ascent.gradient_floor`).
+            the gradient is within its round-off floor (:func:`~bayeskern.gp.laplace.newton_ascent.gradient_floor`).
         max_halvings: backtracking cap per step.
         K: the prior covariance ``(n, n)`` with ``K = L Lᵀ`` (square ``L`` only). When given, the
             Newton direction is solved in ``f``-space through the posterior precision
@@ -180,7 +180,7 @@ def find_mode(loglik: Callable, consts: tuple, m, L, *, u0=None, max_iter: int =
         final_factor: compute ``C`` at the mode; ``False`` leaves ``C=None`` for callers that
             factor the posterior precision their own way (``log_marginal``).
         candidates: ``(k, n)`` data-based starting values of ``f`` for the restart (see
-            :func:`~bayeskern.gp.newton_ascent.data_start`), or ``None``.
+            :func:`~bayeskern.gp.laplace.newton_ascent.data_start`), or ``None``.
         restart: restart once from the data-based start when the run from ``u0`` does not converge
             (the start is only computed then).
 

@@ -29,7 +29,7 @@ def corrected_latent_draw(mode, fn, consts, key, *, num_steps: int, num_adapt: i
     """One draw of ``f`` ``(n,)`` from ``p(f | θ, y)`` by ``num_steps`` NUTS transitions started from ``q``.
 
     Args:
-        mode: a :class:`~bayeskern.gp.laplace_newton.LaplaceMode`: ``L`` ``(n, M)`` (square, or a
+        mode: a :class:`~bayeskern.gp.laplace.newton.LaplaceMode`: ``L`` ``(n, M)`` (square, or a
             low-rank basis) and the factor ``C`` ``(M, M)`` of ``A = I + Lᵀ W L``.
         fn: ``(f (n,), *consts) -> (n,)`` pointwise log likelihood.
         consts: the likelihood's arrays.

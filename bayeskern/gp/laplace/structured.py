@@ -1,12 +1,12 @@
 """Structured embedded-Laplace marginals: Kronecker grids and low-rank (HSGP) latent fields.
 
 :class:`KroneckerLaplaceMarginal` and :class:`LowRankLaplaceMarginal` are
-:class:`~bayeskern.gp.laplace_marginal.LaplaceMarginal` subclasses with the
+:class:`~bayeskern.gp.laplace.marginal.LaplaceMarginal` subclasses with the
 same observed-site API (``log_prob``, ``sample``, ``mode``, ``sample_latent``,
 ``pointwise_log_prob``), built by
-:func:`~bayeskern.gp.laplace_marginal.laplace_marginal` with
+:func:`~bayeskern.gp.laplace.marginal.laplace_marginal` with
 ``method="kronecker"`` / ``"hsgp"``. Algorithms:
-:mod:`bayeskern.gp.laplace_kronecker` and :mod:`bayeskern.gp.laplace_lowrank`.
+:mod:`bayeskern.gp.laplace.kronecker` and :mod:`bayeskern.gp.laplace.lowrank`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.linalg import solve_triangular
 
-from bayeskern.gp.laplace_kronecker import (
+from bayeskern.gp.laplace.kronecker import (
     _S,
     KronLaplaceOptions,
     KronMode,
@@ -23,9 +23,9 @@ from bayeskern.gp.laplace_kronecker import (
     kron_log_marginal,
     kron_posterior_draws,
 )
-from bayeskern.gp.laplace_lowrank import lowrank_log_marginal, lowrank_mode, lowrank_posterior_diag
-from bayeskern.gp.laplace_marginal import LaplaceMarginal, la_loo
-from bayeskern.gp.laplace_newton import DEFAULT_SITE, guard_mode
+from bayeskern.gp.laplace.lowrank import lowrank_log_marginal, lowrank_mode, lowrank_posterior_diag
+from bayeskern.gp.laplace.marginal import LaplaceMarginal, la_loo
+from bayeskern.gp.laplace.newton import DEFAULT_SITE, guard_mode
 
 __all__ = ["KroneckerLaplaceMarginal", "LowRankLaplaceMarginal"]
 
@@ -40,11 +40,11 @@ class KroneckerLaplaceMarginal(LaplaceMarginal):
         cells: ``(n,)`` flat C-order grid cell of each row, or ``None`` when the rows
             are already in grid order.
         offset: ``(n,)`` or None.
-        options: :class:`~bayeskern.gp.laplace_kronecker.KronLaplaceOptions`.
+        options: :class:`~bayeskern.gp.laplace.kronecker.KronLaplaceOptions`.
         loo_draws: Laplace draws used to estimate the posterior variances ``Σ_ii``
             for ``pointwise_log_prob`` (relative error about ``√(2/loo_draws)``).
 
-    ``mode(value)`` returns a :class:`~bayeskern.gp.laplace_kronecker.KronMode` in
+    ``mode(value)`` returns a :class:`~bayeskern.gp.laplace.kronecker.KronMode` in
     *grid* order; ``sample_latent`` returns draws in row order.
     """
 
@@ -125,11 +125,11 @@ class LowRankLaplaceMarginal(LaplaceMarginal):
         basis: ``B`` ``(n, M)`` at the training inputs.
         hsgp_basis: the :class:`~bayeskern.features.hsgp.HSGPBasis` that ``B`` came from
             (``B = hsgp_basis.features(X) · sqrt_weights``), or ``None`` for a user-given ``B``.
-            With it, :func:`~bayeskern.gp.predict_laplace.predict_latent` can evaluate the
+            With it, :func:`~bayeskern.gp.laplace.predict.predict_latent` can evaluate the
             basis at new inputs.
         sqrt_weights: ``(M,)`` square-root spectral weights ``√S`` (with ``hsgp_basis``; else ``None``).
 
-    ``mode(value)`` is a :class:`~bayeskern.gp.laplace_newton.LaplaceMode` with ``L = B``
+    ``mode(value)`` is a :class:`~bayeskern.gp.laplace.newton.LaplaceMode` with ``L = B``
     and ``u``/``C`` of size ``M``.
     """
 

@@ -5,7 +5,7 @@ field ``f ~ GP(mean, kernel)`` out of the model by Laplace's method, so that
 NUTS, SVI, Laplace or the INLA-style design (:func:`bayeskern.infer.design.inla`)
 run over the hyperparameters only (Rasmussen & Williams 2006, ch. 3 and 5;
 Margossian et al. 2020). The value and its implicit gradient come from
-:mod:`bayeskern.gp.laplace_newton`.
+:mod:`bayeskern.gp.laplace.newton`.
 
 The site is an observed sample site ``f"{name}_y"`` whose distribution,
 :class:`LaplaceMarginal`, has ``log_prob(y)`` equal to the Laplace estimate of
@@ -25,9 +25,9 @@ Student-t models should be checked against NUTS on the latent field.
 
 Structured covariances: ``method="dense"`` (Cholesky of ``K``, ``O(n³)``),
 ``"kronecker"`` (full grids, matrix-free CG Newton and a stochastic-Lanczos
-log det with fixed probes: :mod:`bayeskern.gp.laplace_kronecker`), ``"hsgp"``
+log det with fixed probes: :mod:`bayeskern.gp.laplace.kronecker`), ``"hsgp"``
 (a Hilbert-space basis, Newton in the basis weights:
-:mod:`bayeskern.gp.laplace_lowrank`), or ``"auto"``.
+:mod:`bayeskern.gp.laplace.lowrank`), or ``"auto"``.
 
 After a fit, :func:`sample_latent` draws ``f`` for every hyperparameter draw
 from the Laplace Gaussian ``N(f̂_θ, (K_θ⁻¹ + W_θ)⁻¹)`` and stores them in the
@@ -47,8 +47,8 @@ from jax.scipy.linalg import solve_triangular
 from numpyro.distributions import constraints
 
 from bayeskern._checks import as_inputs, is_concrete
-from bayeskern.gp.laplace_correction import corrected_latent_draw
-from bayeskern.gp.laplace_newton import (
+from bayeskern.gp.laplace.correction import corrected_latent_draw
+from bayeskern.gp.laplace.newton import (
     DEFAULT_SITE,
     LaplaceMode,
     compiled_log_marginal,
@@ -251,13 +251,13 @@ def laplace_marginal(name: str, kernel: Kernel, X, likelihood, obs, *, mean=None
             ``"dense"`` (Cholesky of ``K``, ``O(n³)``, exact);
             ``"kronecker"`` (``X`` a full Cartesian grid in any row order, a kernel that factors
             over the axes; CG Newton and a stochastic-Lanczos log det, ``O(n Σ n_d)`` per
-            product, see :mod:`bayeskern.gp.laplace_kronecker` for the estimator's error);
+            product, see :mod:`bayeskern.gp.laplace.kronecker` for the estimator's error);
             ``"hsgp"`` (Hilbert-space basis ``f = m + Φ diag(√S) β``, Newton in the ``M`` weights,
             exact log det; an approximation of the kernel, see :mod:`bayeskern.features.hsgp`);
             ``"auto"``: ``"kronecker"`` for a full grid of ``≥ AUTO_KRONECKER_MIN`` points in 2-D or
             more with a factoring kernel, else ``"dense"``.
         num_basis, boundary_factor: HSGP basis functions per dimension (required for ``"hsgp"``) and box factor.
-        **options: Kronecker settings (fields of :class:`~bayeskern.gp.laplace_kronecker.KronLaplaceOptions`:
+        **options: Kronecker settings (fields of :class:`~bayeskern.gp.laplace.kronecker.KronLaplaceOptions`:
             ``num_probes``, ``lanczos_steps``, ``seed``, ``cg_tol``, ``cg_maxiter``, ``probe_tol``,
             ``logdet`` = ``"slq"``/``"fiedler"``, ``precondition`` = ``"kronecker"``/``"jacobi"``) and
             ``loo_draws``.
@@ -303,7 +303,7 @@ def laplace_marginal(name: str, kernel: Kernel, X, likelihood, obs, *, mean=None
         d = _kronecker_marginal(likelihood, kernel, Xc, loc, offset, jitter, max_iter, tol, options, name)
     elif method == "hsgp":
         from bayeskern.features.hsgp import HSGPBasis, hsgp_features
-        from bayeskern.gp.laplace_structured import LowRankLaplaceMarginal
+        from bayeskern.gp.laplace.structured import LowRankLaplaceMarginal
 
         if num_basis is None:
             raise ValueError("method='hsgp' needs num_basis= (basis functions per input dimension)")
@@ -339,8 +339,8 @@ def _auto_method(kernel, Xa) -> str:
 
 def _kronecker_marginal(likelihood, kernel, Xa, loc, offset, jitter, max_iter, tol, options, site):
     from bayeskern.gp.backends.kronecker_factors import axis_gram, factor_kernel
-    from bayeskern.gp.laplace_kronecker import KronLaplaceOptions
-    from bayeskern.gp.laplace_structured import KroneckerLaplaceMarginal
+    from bayeskern.gp.laplace.kronecker import KronLaplaceOptions
+    from bayeskern.gp.laplace.structured import KroneckerLaplaceMarginal
     from bayeskern.linalg.grid import find_grid
 
     if not is_concrete(Xa):

@@ -10,16 +10,16 @@ inputs ``X*`` is then Gaussian with (Rasmussen & Williams 2006, eqs. 3.21,
             = k** - |L⁻¹k*|² + |C⁻¹ L⁻¹ k*|²          (whitened form used here)
 
 with ``K = L Lᵀ`` and ``A = I + Lᵀ W L = C Cᵀ``, the two factors the Newton
-mode search already holds (:class:`~bayeskern.gp.laplace_newton.LaplaceMode`).
+mode search already holds (:class:`~bayeskern.gp.laplace.newton.LaplaceMode`).
 Low-rank (HSGP) and Kronecker sites use the same formulas in their own
-factorisations (:mod:`bayeskern.gp.predict_structured`).
+factorisations (:mod:`bayeskern.gp.laplace.predict_structured`).
 The whitened form never forms ``W⁻¹`` or ``W½``, so it is valid for ``W`` with
 zeros (masked or uninformative observations) and with negative entries
 (Student-t), whenever the posterior precision is positive definite.
 
 :func:`predict_latent` does this for every posterior draw of a
 :class:`bayeskern.infer.Fit`: it re-runs the model with the draw substituted
-(as :func:`~bayeskern.gp.laplace_marginal.sample_latent` does) to get the
+(as :func:`~bayeskern.gp.laplace.marginal.sample_latent` does) to get the
 site's prior covariance, mean and likelihood, finds the mode, and evaluates
 the kernel between the training and new inputs. A dense site stores only the
 ``(n, n)`` covariance and a Kronecker site only its per-axis factors, not the
@@ -47,10 +47,9 @@ from jax.scipy.linalg import solve_triangular
 
 from bayeskern._checks import as_inputs
 from bayeskern.errors import ConvergenceError
-from bayeskern.gp.laplace_marginal import LaplaceMarginal
-from bayeskern.gp.laplace_newton import LaplaceMode
-from bayeskern.gp.laplace_structured import KroneckerLaplaceMarginal, LowRankLaplaceMarginal
-from bayeskern.gp.predict_structured import (
+from bayeskern.gp.laplace.marginal import LaplaceMarginal
+from bayeskern.gp.laplace.newton import LaplaceMode
+from bayeskern.gp.laplace.predict_structured import (
     KERNEL_CHECK_RTOL,
     check_hsgp_site,
     check_kron_site,
@@ -58,6 +57,7 @@ from bayeskern.gp.predict_structured import (
     kron_predictive,
     lowrank_predictive,
 )
+from bayeskern.gp.laplace.structured import KroneckerLaplaceMarginal, LowRankLaplaceMarginal
 from bayeskern.kernels import Kernel
 
 __all__ = ["LaplacePrediction", "latent_predictive", "predict_latent"]
@@ -156,12 +156,12 @@ def predict_latent(fit, name: str, X_new, *, X=None, kernel=None, mean=None, obs
     site ``obs_name`` (default ``f"{name}_y"``) gives the prior, the likelihood
     and data, the Newton mode ``f̂_θ`` is found, and ``N(f*; μ_s, s²_s)`` is
     computed as in the module docstring, or for HSGP and Kronecker sites as in
-    :mod:`bayeskern.gp.predict_structured` (Kronecker variances to the site's
+    :mod:`bayeskern.gp.laplace.predict_structured` (Kronecker variances to the site's
     CG tolerance ``cg_tol``). Draws are processed ``batch_size`` at a time.
 
     Args:
         fit: a :class:`bayeskern.infer.Fit` of a model calling
-            :func:`~bayeskern.gp.laplace_marginal.laplace_marginal` with this ``name``
+            :func:`~bayeskern.gp.laplace.marginal.laplace_marginal` with this ``name``
             and ``method="dense"``, ``"hsgp"`` or ``"kronecker"`` (or ``"auto"``).
         name: the name given to ``laplace_marginal``.
         X_new: new inputs ``(m,)`` or ``(m, d)``.
@@ -172,7 +172,7 @@ def predict_latent(fit, name: str, X_new, *, X=None, kernel=None, mean=None, obs
             maps every sample and deterministic site of the re-run model to its
             value for the draw (e.g. ``lambda v: Matern32(lengthscale=v["ls"], variance=v["var"])``).
             Checked on the first draw: ``kernel(X)`` must reproduce the site's covariance up
-            to its jitter (Kronecker: see :func:`~bayeskern.gp.predict_structured.check_kron_site`).
+            to its jitter (Kronecker: see :func:`~bayeskern.gp.laplace.predict_structured.check_kron_site`).
             Required for dense and Kronecker sites; optional (only checked) for HSGP.
         mean: prior mean at ``X_new``: ``None`` (the site's prior mean, which
             must then be constant over ``X``, e.g. ``mean=b`` with a sampled

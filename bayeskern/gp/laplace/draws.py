@@ -1,7 +1,7 @@
 """Draws of a Laplace-marginalised latent field after fitting the hyperparameters.
 
 :func:`sample_latent` re-runs the model at each posterior hyperparameter draw,
-takes the :class:`~bayeskern.gp.laplace_marginal.LaplaceMarginal` site and
+takes the :class:`~bayeskern.gp.laplace.marginal.LaplaceMarginal` site and
 draws ``f`` from its Laplace Gaussian (optionally corrected by a short NUTS
 run on ``f | θ, y``), storing the draws in the Fit under the field's name.
 """
@@ -16,8 +16,8 @@ import numpy as np
 from numpyro import handlers
 
 from bayeskern.errors import ConvergenceError
-from bayeskern.gp.laplace_marginal import LaplaceMarginal
-from bayeskern.gp.predict_laplace import cached_replay, replay_arguments
+from bayeskern.gp.laplace.marginal import LaplaceMarginal
+from bayeskern.gp.laplace.predict import cached_replay, replay_arguments
 
 
 def sample_latent(fit, name: str, *, seed: int = 0, obs_name: str | None = None, batch_size: int = 64,
@@ -43,7 +43,7 @@ def sample_latent(fit, name: str, *, seed: int = 0, obs_name: str | None = None,
         correction: if ``> 0``, each draw is moved by that many NUTS transitions on the exact
             ``p(f | θ_s, y)`` (after as many step-size adaptation transitions), started from the
             Laplace draw and preconditioned by the Laplace covariance
-            (:mod:`bayeskern.gp.laplace_correction`): removes the mode-vs-mean bias of
+            (:mod:`bayeskern.gp.laplace.correction`): removes the mode-vs-mean bias of
             ``q`` for skewed likelihoods. Dense and low-rank (HSGP) fields. At n = 500 (Poisson)
             15 left 4.4% of f means > 3 MCSE from latent-field NUTS (300 draws); 40 brought all within
             Monte-Carlo error (300 draws in 54 s).

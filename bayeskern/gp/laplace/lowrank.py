@@ -4,12 +4,12 @@
 ``Φ diag(√S)`` (:mod:`bayeskern.features.hsgp`), random features, a Nyström
 factor. Newton runs in the ``M`` basis weights (``A = I_M + Bᵀ W B``, a dense
 ``M × M`` Cholesky, ``O(n M² + M³)`` per step) by
-:func:`bayeskern.gp.laplace_newton.find_mode` with the rectangular factor;
+:func:`bayeskern.gp.laplace.newton.find_mode` with the rectangular factor;
 ``log det A`` is exact, and the implicit-function-theorem gradient
-(:mod:`bayeskern.gp.laplace_implicit`) uses the exact trace
+(:mod:`bayeskern.gp.laplace.implicit`) uses the exact trace
 ``tr(A⁻¹ ∂A)``. Cost is linear in ``n``.
 
-Convergence as in :mod:`bayeskern.gp.laplace_newton`: a restart from a
+Convergence as in :mod:`bayeskern.gp.laplace.newton`: a restart from a
 data-based start, then ``-inf`` with a :class:`~bayeskern.errors.ConvergenceWarning`
 (or a :class:`~bayeskern.errors.ConvergenceError` when eager) for a mode that
 did not converge.
@@ -24,8 +24,8 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.linalg import cho_solve, solve_triangular
 
-from bayeskern.gp.laplace_implicit import implicit_cotangents, masked_cotangents
-from bayeskern.gp.laplace_newton import (
+from bayeskern.gp.laplace.implicit import implicit_cotangents, masked_cotangents
+from bayeskern.gp.laplace.newton import (
     LaplaceMode,
     derivatives,
     find_mode,

@@ -9,9 +9,9 @@ size ``N × N`` is formed.
   ``A⁺ = I + Sᵀ max(W, 0) S`` solved by conjugate gradients to a relative
   residual ``η_k = min(0.1, |∇Ψ|_∞)`` (inexact Newton, superlinear near the
   mode), each step backtracked until ``Ψ`` increases, as in
-  :mod:`bayeskern.gp.laplace_newton`. The default preconditioner is
+  :mod:`bayeskern.gp.laplace.newton`. The default preconditioner is
   ``P = I + c SᵀS`` with ``c = mean(W)``, applied exactly in the Kronecker
-  eigenbasis (:mod:`bayeskern.gp.laplace_kron_logdet`): ``κ(P⁻¹A) ≤ max W / min W``
+  eigenbasis (:mod:`bayeskern.gp.laplace.kron_logdet`): ``κ(P⁻¹A) ≤ max W / min W``
   whatever the prior. Measured (Poisson LGCP, ~2000 events, one solve to a
   relative residual 1e-6 at the mode): 134 Jacobi-CG iterations at 64² and
   136 at 128² become 14 and 13 (each iteration costs about twice as much);
@@ -31,7 +31,7 @@ size ``N × N`` is formed.
   ``logdet="fiedler"``: Flaxman et al. (2015)'s sorted pairing, no probes,
   but an upper bound that was 34-74 % too high on the same grids; its
   gradient is the exact derivative of that value.
-* **Gradient** by the implicit function theorem (:mod:`bayeskern.gp.laplace_implicit`):
+* **Gradient** by the implicit function theorem (:mod:`bayeskern.gp.laplace.implicit`):
   envelope theorem for ``Ψ``; ``d log det P`` exactly (autodiff through the
   eigenvalues of ``⊗ L_d L_dᵀ`` and through ``c = mean W(f̂)``), and the
   remainder ``tr(A⁻¹∂A) - tr(P⁻¹∂P)`` by Hutchinson estimates with the *same*
@@ -45,7 +45,7 @@ size ``N × N`` is formed.
   and reversible, so the Metropolis correction on the (deterministic) value
   keeps the target exact and the mismatch only costs a little acceptance.
 * **Failure.** A Newton run that does not converge (after its restart from a
-  data-based start, :func:`bayeskern.gp.newton_ascent.data_start`), probe CG
+  data-based start, :func:`bayeskern.gp.laplace.newton_ascent.data_start`), probe CG
   solves that stop at ``cg_maxiter`` above ``probe_tol``, a non-positive Ritz
   value (``A`` not positive definite: non-log-concave likelihood) or any
   non-finite value gives ``-inf`` with a zero gradient, never NaN; the two
@@ -63,10 +63,10 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from bayeskern.gp.laplace_implicit import implicit_cotangents, masked_cotangents
-from bayeskern.gp.laplace_kron_logdet import axis_eigen, fiedler_logdet, prior_eigenvalues, scalar_precond
-from bayeskern.gp.laplace_newton import DEFAULT_SITE, NewtonInfo, derivatives, guard_mode
-from bayeskern.gp.newton_ascent import data_start, gradient_floor, newton_ascent
+from bayeskern.gp.laplace.implicit import implicit_cotangents, masked_cotangents
+from bayeskern.gp.laplace.kron_logdet import axis_eigen, fiedler_logdet, prior_eigenvalues, scalar_precond
+from bayeskern.gp.laplace.newton import DEFAULT_SITE, NewtonInfo, derivatives, guard_mode
+from bayeskern.gp.laplace.newton_ascent import data_start, gradient_floor, newton_ascent
 from bayeskern.linalg.cg import conjugate_gradient, guard_convergence
 from bayeskern.linalg.kronecker import kron_mvp
 from bayeskern.linalg.lanczos import cg_lanczos, rademacher_probes
@@ -164,7 +164,7 @@ def kron_find_mode(loglik: Callable, consts: tuple, m, Ls, options: KronLaplaceO
         options: :class:`KronLaplaceOptions`.
         u0: starting point ``(N,)`` (default zeros).
         candidates: ``(k, N)`` data-based starting values of ``f`` (grid order) for the restart taken
-            when the run from ``u0`` does not converge (see :func:`~bayeskern.gp.newton_ascent.data_start`).
+            when the run from ``u0`` does not converge (see :func:`~bayeskern.gp.laplace.newton_ascent.data_start`).
     """
     Ls = tuple(Ls)
     _check(options)
@@ -210,7 +210,7 @@ def _logdet_parts(mode: KronMode, options: KronLaplaceOptions):
     ``M`` is the preconditioner (``I + c SᵀS`` with ``c = mean W``, or Jacobi's ``diag A⁺``);
     ``log det A = log det M + log det(M^{-½} A M^{-½})``: the first term exact, the second by
     Lanczos quadrature read off the CG coefficients (:func:`cg_lanczos`). For ``logdet="fiedler"``
-    the value is :func:`~bayeskern.gp.laplace_kron_logdet.fiedler_logdet` and no probes are run.
+    the value is :func:`~bayeskern.gp.laplace.kron_logdet.fiedler_logdet` and no probes are run.
     """
     _check(options)
     if options.logdet == "fiedler":
