@@ -47,6 +47,10 @@ class CoxFit(Fit):
         obj.grid, obj.events, obj.counts, obj.name, obj.link = grid, events, counts, name, link
         return obj
 
+    def _extra_state(self) -> dict:
+        return {"grid": self.grid, "events": self.events, "counts": self.counts, "name": self.name,
+                "link": self.link}
+
     # -------------------------------------------------------------- intensity
     @property
     def cell_intensity(self) -> np.ndarray:
@@ -149,7 +153,7 @@ def laplace_grid_model(grid, counts, *, name: str = "f", obs_name: str = "counts
         covariate_gp_kernel,
         linear_covariate_term,
     )
-    from bayeskern.gp.laplace_marginal import laplace_marginal
+    from bayeskern.gp.laplace.marginal import laplace_marginal
 
     if field not in FIELD_METHODS:
         raise ValueError(f"field must be one of {FIELD_METHODS}, got {field!r}")
@@ -272,8 +276,8 @@ def fit(events, window, *, shape=None, kernel=None, link="log", method: str = "n
     covariate_kernel = covariate_kernel_sampler(covariate_kernel, covariates)
     cov = {"covariates": covariates, "offset": offset, "covariate_kernel": covariate_kernel}
     if method == "laplace":
-        from bayeskern.gp.laplace_draws import sample_latent
-        from bayeskern.gp.laplace_kronecker import KronLaplaceOptions
+        from bayeskern.gp.laplace.draws import sample_latent
+        from bayeskern.gp.laplace.kronecker import KronLaplaceOptions
         from bayeskern.infer import nuts
 
         lap = {k: options.pop(k) for k in list(options) if k in KronLaplaceOptions._fields or k == "loo_draws"}
