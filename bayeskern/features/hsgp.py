@@ -51,7 +51,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from bayeskern._checks import as_inputs, is_concrete
-from bayeskern.kernels import Kernel, Scaled, Stationary, Sum
+from bayeskern.kernels import Kernel, summands
+from bayeskern.kernels.capabilities import spectral_density, supports, unsupported
 from bayeskern.linalg.woodbury import safe_sqrt_weights
 
 __all__ = ["HSGPBasis", "HSGPBoundaryWarning", "hsgp_features", "hsgp_spectral_weights", "spectral_reason"]
@@ -169,7 +170,7 @@ class HSGPBasis:
 
 @jax.jit
 def _spectral_density(kernel, omega):
-    return kernel.spectral_density(omega)
+    return spectral_density(kernel, omega)
 
 
 @functools.partial(jax.jit, static_argnames=("num_basis",))
@@ -188,53 +189,54 @@ def _eigenfunctions(X, center, L, num_basis):
 def hsgp_spectral_weights(kernel: Kernel, basis: HSGPBasis, target: Kernel | None = None):
     """Spectral weights ``(M,)`` of ``kernel`` on ``basis``; with ``target``, those of that summand only.
 
-    Sums add spectral densities and ``c · k`` scales them; products, warps
-    and kernels with ``active_dims`` have no density on the full box here.
+    The weights are the capability ``bayeskern.kernels.capabilities.spectral_density``
+    at the basis frequencies ``(M, d)``: registered kernel families have one,
+    sums add densities and ``c · k`` scales them; products, warps and kernels
+    with ``active_dims`` have no density on the full box here.
 
     Raises:
-        ValueError: for an unsupported kernel, or a ``target`` that is not a
-            summand of ``kernel`` (compared by identity).
+        UnsupportedKernelError: (a ``ValueError``) for a kernel without a spectral density.
+        ValueError: for ``active_dims`` or hyperparameters of the wrong dimension, or a
+            ``target`` that is not a summand of ``kernel`` (compared by identity).
     """
+    problem = _spectral_problem(kernel, basis.dim)
+    if problem is not None:
+        raise problem
     omega = basis.frequencies()
-    found = [target is None]
-
-    def walk(k, inside):
-        inside = inside or (target is not None and k is target)
-        if isinstance(k, Sum):
-            return walk(k.k1, inside) + walk(k.k2, inside)
-        if isinstance(k, Scaled):
-            return k.scale * walk(k.kernel, inside)
-        reason = spectral_reason(k, basis.dim)
-        if reason is not None:
-            raise ValueError(reason)
-        if inside:
-            found[0] = True
-        w = _spectral_density(k, omega)
-        return w if inside else jnp.zeros_like(w)
-
-    out = walk(kernel, target is None)
-    if not found[0]:
-        raise ValueError("kernel= must be one of the summands of the process's (sum) kernel, as the same object")
+    if target is None:
+        return _spectral_density(kernel, omega)
+    out = None
+    for term in summands(kernel, target):
+        if term.in_target:
+            w = term.scale * _spectral_density(term.kernel, omega)
+            out = w if out is None else out + w
     return out
 
 
-def spectral_reason(kernel: Kernel, dim: int) -> str | None:
-    """None when ``kernel`` (a sum/scaled tree of stationary kernels) has a usable spectral density in ``dim`` dims."""
-    if isinstance(kernel, Sum):
-        return spectral_reason(kernel.k1, dim) or spectral_reason(kernel.k2, dim)
-    if isinstance(kernel, Scaled):
-        return spectral_reason(kernel.kernel, dim)
-    name = type(kernel).__name__
-    if not isinstance(kernel, Stationary):
-        return (f"{name} is not a stationary kernel with a spectral density (the HSGP basis needs one; "
-                f"sums and positive multiples of stationary kernels are fine, products and warps are not)")
-    if kernel.active_dims is not None:
-        return f"{name} has active_dims={kernel.active_dims}; the HSGP basis needs kernels on all input dimensions"
-    try:
-        jax.eval_shape(lambda k: k.spectral_density(jnp.ones((2, dim))), kernel)
-    except (TypeError, ValueError) as err:
-        return f"{name}: {err}"
+def _spectral_problem(kernel: Kernel, dim: int) -> ValueError | None:
+    """The error for ``kernel`` (a sum/scaled tree) lacking a usable spectral density in ``dim`` dims, or None."""
+    for term in summands(kernel):
+        k = term.kernel
+        name = type(k).__name__
+        if not supports(spectral_density, k):
+            return unsupported(spectral_density, k, default=(
+                f"{name} is not a stationary kernel with a spectral density (the HSGP basis needs one; "
+                f"sums and positive multiples of stationary kernels are fine, products and warps are not)"))
+        if k.active_dims is not None:
+            return ValueError(
+                f"{name} has active_dims={k.active_dims}; the HSGP basis needs kernels on all input dimensions")
+        try:
+            jax.eval_shape(lambda k: spectral_density(k, jnp.ones((2, dim))), k)
+        except (TypeError, ValueError) as err:
+            return ValueError(f"{name}: {err}")
     return None
+
+
+def spectral_reason(kernel: Kernel, dim: int) -> str | None:
+    """None when ``kernel`` (a sum/scaled tree of kernels with a registered spectral density) has a usable
+    spectral density in ``dim`` dims, else why not."""
+    problem = _spectral_problem(kernel, dim)
+    return None if problem is None else str(problem)
 
 
 def hsgp_features(kernel: Kernel, X, num_basis=None, boundary_factor=1.5, *, basis: HSGPBasis | None = None):
@@ -247,7 +249,7 @@ def hsgp_features(kernel: Kernel, X, num_basis=None, boundary_factor=1.5, *, bas
     same box.
 
     Args:
-        kernel: stationary kernel (or sum/positive multiple of such).
+        kernel: a kernel with a spectral density (or a sum/positive multiple of such).
         X: inputs ``(n,)|(n, d)``.
         num_basis: ``m`` per dimension (int or tuple); required unless ``basis`` is given.
         boundary_factor: ``c`` (scalar or per dimension).
@@ -257,9 +259,9 @@ def hsgp_features(kernel: Kernel, X, num_basis=None, boundary_factor=1.5, *, bas
         if num_basis is None:
             raise ValueError("hsgp_features needs num_basis= (or a prebuilt basis=); see hsgp_settings")
         basis = HSGPBasis.from_inputs(X, num_basis, boundary_factor)
-    reason = spectral_reason(kernel, basis.dim)
-    if reason is not None:
-        raise ValueError(reason)
+    problem = _spectral_problem(kernel, basis.dim)
+    if problem is not None:
+        raise problem
     return basis.features(X), safe_sqrt_weights(basis.spectral_weights(kernel))
 
 

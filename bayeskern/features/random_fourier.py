@@ -17,8 +17,10 @@ each ``ω`` marginally exact but reduce the variance:
   vertices of a regular simplex (pairwise cosine ``−1/(d−1)``), randomly
   rotated, with independent norms.
 
-The coupled kinds need an isotropic spectral density at unit lengthscale
-(RBF, Matérn, rational quadratic); per-dimension lengthscales are fine since
+Frequencies come from the kernel capabilities (``bayeskern.kernels.capabilities``):
+``sample_frequencies`` for i.i.d. draws and ``isotropic_unit_frequencies`` for
+scale families. The coupled kinds need an isotropic spectral density at unit
+lengthscale (RBF, Matérn, rational quadratic); per-dimension lengthscales are fine since
 the coupling is done in unit-lengthscale space and then divided by ``ℓ``.
 ``"auto"`` picks ``"orthogonal"`` for those and ``"iid"`` otherwise. In one
 dimension all three coincide in distribution.
@@ -47,16 +49,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from bayeskern._checks import as_inputs, is_concrete
-from bayeskern.kernels import (
-    RBF,
-    Kernel,
-    Matern12,
-    Matern32,
-    Matern52,
-    RationalQuadratic,
-    Scaled,
-    Stationary,
-    Sum,
+from bayeskern.kernels import Kernel, summands
+from bayeskern.kernels.capabilities import (
+    isotropic_unit_frequencies,
+    sample_frequencies,
+    supported_kernels,
+    supports,
+    unsupported,
 )
 
 __all__ = [
@@ -73,12 +72,12 @@ __all__ = [
 ]
 
 RFF_KINDS = ("auto", "iid", "orthogonal", "simplex")
-_ISOTROPIC = (RBF, Matern12, Matern32, Matern52, RationalQuadratic)
 
 
 def is_isotropic(kernel: Kernel) -> bool:
-    """Whether the unit-lengthscale spectral density of ``kernel`` is radially symmetric."""
-    return isinstance(kernel, _ISOTROPIC)
+    """Whether the unit-lengthscale spectral density of ``kernel`` is radially symmetric
+    (its family registers ``isotropic_unit_frequencies``)."""
+    return supports(isotropic_unit_frequencies, kernel)
 
 
 def _haar_orthogonal(key, num_blocks, d, dtype):
@@ -127,7 +126,7 @@ def rff_frequencies(kernel: Kernel, key, num: int, dim: int, kind: str = "auto")
     ``sample_frequencies`` (i.i.d. only).
 
     Args:
-        kernel: a stationary kernel with ``sample_frequencies`` (no sums here; see ``RFFBasis``).
+        kernel: a kernel with the ``sample_frequencies`` capability (no sums here; see ``RFFBasis``).
         key: PRNG key; fix it to keep the frequencies fixed (see the module docstring).
         num: number of frequencies ``M``.
         dim: input dimension ``d`` the kernel sees.
@@ -135,14 +134,14 @@ def rff_frequencies(kernel: Kernel, key, num: int, dim: int, kind: str = "auto")
     """
     kind = _resolve_kind(kernel, kind)
     if not is_scale_family(kernel):
-        return kernel.sample_frequencies(key, num, dim)
+        return sample_frequencies(kernel, key, num, dim)
     return unit_frequencies(kernel, key, num, dim, kind) / jnp.broadcast_to(kernel.lengthscale, (dim,))
 
 
 def is_scale_family(kernel: Kernel) -> bool:
-    """Whether ``kernel``'s frequencies are unit-lengthscale draws divided by its lengthscale."""
-    return (isinstance(kernel, Stationary) and "lengthscale" in kernel._params
-            and type(kernel).sample_frequencies is Stationary.sample_frequencies)
+    """Whether ``kernel``'s frequencies are unit-lengthscale draws divided by its lengthscale
+    (its family registers ``isotropic_unit_frequencies``)."""
+    return supports(isotropic_unit_frequencies, kernel)
 
 
 def unit_frequencies(kernel: Kernel, key, num: int, dim: int, kind: str = "auto"):
@@ -164,16 +163,8 @@ def unit_frequencies(kernel: Kernel, key, num: int, dim: int, kind: str = "auto"
 
 
 def _iid_unit(unit, key, num, dim):
-    """I.i.d. unit-lengthscale draws; Matérn's Student-t via a chi-square of 2ν normals (same law as
-    ``Matern.sample_frequencies``, but without the Gamma rejection sampler, which is slow to compile)."""
-    nu = getattr(type(unit), "nu", None)
-    if isinstance(unit, (Matern12, Matern32, Matern52)) and float(2 * nu).is_integer():
-        k = int(2 * nu)
-        kz, _kg = jax.random.split(key)
-        z = jax.random.normal(kz, (num, dim + k))
-        g = jnp.sum(z[:, dim:] ** 2, axis=1, keepdims=True) / k  # Gamma(ν, rate ν)
-        return z[:, :dim] / jnp.sqrt(g)
-    return unit.sample_frequencies(key, num, dim)
+    """I.i.d. unit-lengthscale draws ``(num, dim)`` (the family's ``isotropic_unit_frequencies``)."""
+    return isotropic_unit_frequencies(unit, key, num, dim)
 
 
 @functools.partial(jax.jit, static_argnames=("num", "dim", "kind"))
@@ -195,32 +186,39 @@ def _resolve_kind(kernel, kind):
         return "orthogonal" if is_isotropic(kernel) else "iid"
     if kind != "iid" and not is_isotropic(kernel):
         raise ValueError(
-            f"rff_kind={kind!r} needs an isotropic spectral density (RBF, Matern, RationalQuadratic); "
+            f"rff_kind={kind!r} needs an isotropic spectral density "
+            f"({', '.join(supported_kernels(isotropic_unit_frequencies))}); "
             f"{type(kernel).__name__} supports rff_kind='iid' only"
         )
     return kind
 
 
 def rff_reason(kernel: Kernel, dim: int, kind: str = "auto") -> str | None:
-    """None when ``kernel`` (a sum/scaled tree of stationary kernels) has random Fourier features, else why not."""
+    """None when ``kernel`` (a sum/scaled tree of kernels with a frequency sampler) has random Fourier
+    features, else why not."""
+    problem = _rff_problem(kernel, dim, kind)
+    return None if problem is None else str(problem)
+
+
+def _rff_problem(kernel: Kernel, dim: int, kind: str) -> ValueError | None:
+    """The error ``rff_reason`` describes (``UnsupportedKernelError`` for a kernel without a sampler), or None."""
     if kind not in RFF_KINDS:
-        return f"rff_kind must be one of {RFF_KINDS}, got {kind!r}"
-    if isinstance(kernel, Sum):
-        return rff_reason(kernel.k1, dim, kind) or rff_reason(kernel.k2, dim, kind)
-    if isinstance(kernel, Scaled):
-        return rff_reason(kernel.kernel, dim, kind)
-    name = type(kernel).__name__
-    if not isinstance(kernel, Stationary):
-        return (f"{name} is not a stationary kernel with a frequency sampler (random Fourier features need "
-                f"one; sums and positive multiples of stationary kernels are fine, products and warps are not)")
-    d = dim if kernel.active_dims is None else len(kernel.active_dims)
-    if kernel.active_dims is not None and max(kernel.active_dims) >= dim:
-        return f"{name}: active_dims {kernel.active_dims} out of range for inputs with {dim} dimension(s)"
-    try:
-        _resolve_kind(kernel, kind)
-        jax.eval_shape(lambda k: k.sample_frequencies(jax.random.PRNGKey(0), 2, d), kernel)
-    except (TypeError, ValueError) as err:
-        return f"{name}: {err}"
+        return ValueError(f"rff_kind must be one of {RFF_KINDS}, got {kind!r}")
+    for term in summands(kernel):
+        k = term.kernel
+        name = type(k).__name__
+        if not supports(sample_frequencies, k):
+            return unsupported(sample_frequencies, k, default=(
+                f"{name} is not a stationary kernel with a frequency sampler (random Fourier features need "
+                f"one; sums and positive multiples of stationary kernels are fine, products and warps are not)"))
+        d = dim if k.active_dims is None else len(k.active_dims)
+        if k.active_dims is not None and max(k.active_dims) >= dim:
+            return ValueError(f"{name}: active_dims {k.active_dims} out of range for inputs with {dim} dimension(s)")
+        try:
+            _resolve_kind(k, kind)
+            jax.eval_shape(lambda k, d=d: sample_frequencies(k, jax.random.PRNGKey(0), 2, d), k)
+        except (TypeError, ValueError) as err:
+            return ValueError(f"{name}: {err}")
     return None
 
 
@@ -259,12 +257,12 @@ class RFFBasis:
     def from_draws(cls, kernel: Kernel, draws, dim: int, num_features: int) -> RFFBasis:
         """The basis for ``kernel``'s current hyperparameters from ``rff_draws`` (unit frequencies or keys)."""
         freqs, variances, dims = [], [], []
-        for (leaf, scale), draw in zip(_leaves(kernel), draws, strict=True):
+        for (leaf, scale, _), draw in zip(summands(kernel), draws, strict=True):
             d = dim if leaf.active_dims is None else len(leaf.active_dims)
             if is_scale_family(leaf):
                 freqs.append(draw / jnp.broadcast_to(leaf.lengthscale, (d,)))
             else:
-                freqs.append(leaf.sample_frequencies(draw, num_features, d))
+                freqs.append(sample_frequencies(leaf, draw, num_features, d))
             variances.append(scale * leaf.variance)
             dims.append(leaf.active_dims)
         return cls(freqs, variances, dims)
@@ -304,26 +302,10 @@ def rff_component_weights(kernel: Kernel, target: Kernel, num_features):
     ``num_features``: frequencies per leaf (an int for all, or a list). The
     column order is that of ``RFFBasis.from_kernel``.
     """
-    mask, found = [], [False]
-
-    def walk(k, inside):
-        inside = inside or k is target
-        if isinstance(k, Sum):
-            walk(k.k1, inside)
-            walk(k.k2, inside)
-        elif isinstance(k, Scaled):
-            walk(k.kernel, inside)
-        else:
-            found[0] = found[0] or inside
-            mask.append(inside)
-
-    walk(kernel, False)
-    if not found[0]:
-        raise ValueError("kernel= must be one of the summands of the process's (sum) kernel, as the same object")
-    leaves = _leaves(kernel)
-    nums = [num_features] * len(leaves) if isinstance(num_features, int) else list(num_features)
+    terms = summands(kernel, target)
+    nums = [num_features] * len(terms) if isinstance(num_features, int) else list(num_features)
     return jnp.concatenate([jnp.full((2 * M,), jnp.where(on, scale * leaf.variance, 0.0))
-                            for (leaf, scale), M, on in zip(leaves, nums, mask, strict=True)])
+                            for (leaf, scale, on), M in zip(terms, nums, strict=True)])
 
 
 def rff_draws(kernel: Kernel, key, num_features: int, dim: int, kind: str = "auto"):
@@ -335,11 +317,11 @@ def rff_draws(kernel: Kernel, key, num_features: int, dim: int, kind: str = "aut
     """
     if int(num_features) != num_features or num_features < 1:
         raise ValueError(f"num_features must be a positive integer, got {num_features!r}")
-    reason = rff_reason(kernel, dim, kind)
-    if reason is not None:
-        raise ValueError(reason)
+    problem = _rff_problem(kernel, dim, kind)
+    if problem is not None:
+        raise problem
     out = []
-    for i, (leaf, _) in enumerate(_leaves(kernel)):
+    for i, (leaf, _, _) in enumerate(summands(kernel)):
         d = dim if leaf.active_dims is None else len(leaf.active_dims)
         k_i = jax.random.fold_in(key, i)
         if is_scale_family(leaf):
@@ -348,15 +330,6 @@ def rff_draws(kernel: Kernel, key, num_features: int, dim: int, kind: str = "aut
             _resolve_kind(leaf, kind)
             out.append(k_i)
     return out
-
-
-def _leaves(kernel, scale=1.0):
-    """``(stationary leaf, accumulated scale)`` in depth-first order."""
-    if isinstance(kernel, Sum):
-        return _leaves(kernel.k1, scale) + _leaves(kernel.k2, scale)
-    if isinstance(kernel, Scaled):
-        return _leaves(kernel.kernel, scale * kernel.scale)
-    return [(kernel, scale)]
 
 
 def rff_features(kernel: Kernel, X, *, key, num_features: int, kind: str = "auto"):

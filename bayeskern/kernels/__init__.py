@@ -1,9 +1,16 @@
-"""The shared kernel backend: every model family in bayeskern uses these objects."""
+"""The shared kernel backend: every model family in bayeskern uses these objects.
 
-from bayeskern.kernels.base import Kernel, Stationary
-from bayeskern.kernels.composite import Product, Scaled, Sum, Warped
+Capabilities (spectral density, frequency sampling, state-space form, ...)
+are generic functions that families register into; see
+``bayeskern.kernels.capabilities``.
+"""
+
+from bayeskern.kernels.base import Binary, Kernel, Product, Scaled, Stationary, Sum, Summand, Warped, summands
+from bayeskern.kernels.capabilities import UnsupportedKernelError
 from bayeskern.kernels.constant import Constant, White
 from bayeskern.kernels.dot_product import ArcCosine, Linear, Polynomial
+from bayeskern.kernels.state_space import StateSpaceModel, state_space
+from bayeskern.kernels.state_space_transitions import discrete_transitions
 from bayeskern.kernels.stationary import (
     RBF,
     Cosine,
@@ -16,12 +23,9 @@ from bayeskern.kernels.stationary import (
 )
 
 __all__ = [
-    "Kernel", "Stationary", "Sum", "Product", "Scaled", "Warped",
+    "Kernel", "Stationary", "Sum", "Product", "Scaled", "Warped", "Binary",
     "RBF", "Matern12", "Matern32", "Matern52", "RationalQuadratic", "Periodic", "Cosine",
     "SpectralMixture", "Linear", "Polynomial", "ArcCosine", "Constant", "White",
+    "StateSpaceModel", "state_space", "discrete_transitions",
+    "Summand", "summands", "UnsupportedKernelError",
 ]
-
-from bayeskern.kernels.state_space import StateSpaceModel, state_space  # noqa: E402
-from bayeskern.kernels.state_space_transitions import discrete_transitions  # noqa: E402
-
-__all__ += ["StateSpaceModel", "state_space", "discrete_transitions"]

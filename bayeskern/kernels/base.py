@@ -1,4 +1,4 @@
-"""The kernel base class: pytree registration, input handling and algebra.
+"""The kernel base class: pytree registration, input handling and algebra (Sum, Product, Scaled, Warped).
 
 A kernel is an immutable JAX pytree. Its hyperparameters are array leaves
 (so a kernel built from values sampled inside a NumPyro model passes through
@@ -20,17 +20,24 @@ per-series values ``ell`` ``(S,)`` go in as ``lengthscale=ell[..., None]``. A
 ``batch_shape`` ``(*batch,)`` and evaluates to ``(*batch, n1, n2)`` (one
 ``vmap`` over the batch); the state-space, spectral and feature methods
 only take unbatched kernels.
+
+The composite kernels live here with ``Kernel`` (its ``+``, ``*`` and
+``warp`` build them), together with their one rule per kernel capability
+(state-space form and transition, spectral density; see
+``bayeskern.kernels.capabilities``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
-from typing import Any, Callable, ClassVar
+from typing import Any, Callable, ClassVar, Iterator, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.scipy.linalg import block_diag
 
 from bayeskern._checks import (
     as_float_array,
@@ -41,7 +48,10 @@ from bayeskern._checks import (
     is_concrete,
 )
 from bayeskern._display import call_repr, html_table, shape_str, short
+from bayeskern.kernels.capabilities import refuse, spectral_density
 from bayeskern.kernels.distances import scaled_squared_distance
+from bayeskern.kernels.state_space import StateSpaceModel, real_array, state_space, state_space_form
+from bayeskern.kernels.state_space_transitions import transition_matrix
 
 _CONSTRAINTS = ("positive", "nonnegative", "real")
 
@@ -265,15 +275,11 @@ class Kernel:
 
     # -- algebra ---------------------------------------------------------
     def __add__(self, other):
-        from bayeskern.kernels.composite import Sum
-
         if not isinstance(other, Kernel):
             return NotImplemented
         return Sum(self, other)
 
     def __mul__(self, other):
-        from bayeskern.kernels.composite import Product, Scaled
-
         if isinstance(other, Kernel):
             return Product(self, other)
         if isinstance(other, (int, float, np.ndarray, jax.Array)) or hasattr(other, "shape"):
@@ -284,15 +290,33 @@ class Kernel:
 
     def state_space(self, *, num_harmonics: int | None = None):
         """The state-space (SDE) form of this 1-D kernel; see ``bayeskern.kernels.state_space``."""
-        from bayeskern.kernels.state_space import state_space
-
         return state_space(self, num_harmonics=num_harmonics)
 
     def warp(self, transform: Callable):
         """This kernel on warped inputs: ``k(g(x1), g(x2))`` for a JAX function ``g: (n, d) -> (n, d')``."""
-        from bayeskern.kernels.composite import Warped
-
         return Warped(self, transform)
+
+    # -- structure -----------------------------------------------------
+    def parts(self) -> tuple["Kernel", ...]:
+        """The kernels this one is built from (``()`` for a kernel family; two for ``Sum``/``Product``)."""
+        return tuple(v for n in self._leaf_names() if isinstance(v := getattr(self, n), Kernel))
+
+    def walk(self) -> Iterator["Kernel"]:
+        """This kernel, then every kernel inside it, depth first (``k1`` before ``k2``)."""
+        yield self
+        for part in self.parts():
+            yield from part.walk()
+
+    def depends_on(self, dim: int) -> frozenset[int]:
+        """The input dimensions (of ``dim``) the kernel's value depends on: its ``active_dims``, else all;
+        a composite's is the union over its parts (a warp's is all)."""
+        parts = self.parts()
+        if parts:
+            return frozenset().union(*(p.depends_on(dim) for p in parts))
+        return frozenset(range(dim)) if self.active_dims is None else frozenset(self.active_dims)
+
+    def _summands(self, scale, inside: bool, target) -> list["Summand"]:
+        return [Summand(self, scale, inside or self is target)]
 
     # -- display -------------------------------------------------------
     def _display_parts(self) -> tuple[list[str], dict[str, str]]:
@@ -386,6 +410,243 @@ class Stationary(Kernel):
 
     def _unit_frequencies(self, key, num, d):
         raise TypeError(f"{type(self).__name__} has no frequency sampler")
+
+
+# -- algebra -------------------------------------------------------------
+class Binary(Kernel):
+    """Two kernels combined pointwise (``Sum``, ``Product``); subclasses say how."""
+
+    _params = {}
+
+    def __init__(self, k1: Kernel, k2: Kernel):
+        for name, k in (("k1", k1), ("k2", k2)):
+            if not isinstance(k, Kernel):
+                raise ValueError(f"{type(self).__name__}: {name} must be a Kernel, got {type(k).__name__}")
+        object.__setattr__(self, "k1", k1)
+        object.__setattr__(self, "k2", k2)
+        object.__setattr__(self, "active_dims", None)
+
+    def _leaf_names(self):
+        return ("k1", "k2")
+
+    @property
+    def stationary(self):  # type: ignore[override]
+        return self.k1.stationary and self.k2.stationary
+
+
+class Sum(Binary):
+    """``k1 + k2``."""
+
+    def _display_parts(self):
+        return [repr(k) for k in self.components], {}
+
+    @_over_batch
+    def __call__(self, X1, X2=None):
+        return self.k1(X1, X2) + self.k2(X1, X2)
+
+    @_over_batch
+    def diag(self, X):
+        return self.k1.diag(X) + self.k2.diag(X)
+
+    def _summands(self, scale, inside, target):
+        inside = inside or self is target
+        return self.k1._summands(scale, inside, target) + self.k2._summands(scale, inside, target)
+
+    @property
+    def components(self) -> tuple[Kernel, ...]:
+        """The summands, nested sums flattened."""
+        out = []
+        for k in (self.k1, self.k2):
+            out.extend(k.components if isinstance(k, Sum) else (k,))
+        return tuple(out)
+
+
+class Product(Binary):
+    """``k1 * k2`` (elementwise product of Gram matrices)."""
+
+    def _display_parts(self):
+        return [repr(k) for k in self.components], {}
+
+    @_over_batch
+    def __call__(self, X1, X2=None):
+        return self.k1(X1, X2) * self.k2(X1, X2)
+
+    @_over_batch
+    def diag(self, X):
+        return self.k1.diag(X) * self.k2.diag(X)
+
+    @property
+    def components(self) -> tuple[Kernel, ...]:
+        """The factors, nested products flattened."""
+        out = []
+        for k in (self.k1, self.k2):
+            out.extend(k.components if isinstance(k, Product) else (k,))
+        return tuple(out)
+
+
+class Scaled(Kernel):
+    """``scale * kernel`` for a positive scalar ``scale`` (or ``(*batch, 1)`` for a batch of kernels)."""
+
+    _params = {"scale": (1.0, "positive")}
+    _batchable = ("scale",)
+
+    def __init__(self, kernel: Kernel, scale=1.0):
+        object.__setattr__(self, "kernel", kernel)
+        object.__setattr__(self, "scale", _validated(scale, "scale", "positive", "Scaled"))
+        object.__setattr__(self, "active_dims", None)
+        _check_scalar("scale", self.scale, "Scaled", batch=True)
+
+    def _leaf_names(self):
+        return ("kernel", "scale")
+
+    def _display_parts(self):
+        return [repr(self.kernel)], {"scale": short(self.scale)}
+
+    @property
+    def stationary(self):  # type: ignore[override]
+        return self.kernel.stationary
+
+    def _summands(self, scale, inside, target):
+        return self.kernel._summands(scale * self.scale, inside or self is target, target)
+
+    @_over_batch
+    def __call__(self, X1, X2=None):
+        return self.scale * self.kernel(X1, X2)
+
+    @_over_batch
+    def diag(self, X):
+        return self.scale * self.kernel.diag(X)
+
+
+class Warped(Kernel):
+    """``kernel(g(X1), g(X2))`` for an input transform ``g: (n, d) -> (n, d')`` (a JAX function).
+
+    ``g`` is static: build the kernel inside the model when the warp has
+    parameters of its own (e.g. ``RBF().warp(lambda X: jnp.log(X + c))``).
+    """
+
+    _params = {}
+
+    def __init__(self, kernel: Kernel, transform: Callable):
+        if not callable(transform):
+            raise ValueError(f"transform must be callable, got {type(transform).__name__}")
+        object.__setattr__(self, "kernel", kernel)
+        object.__setattr__(self, "transform", transform)
+        object.__setattr__(self, "active_dims", None)
+
+    def _leaf_names(self):
+        return ("kernel",)
+
+    def _static_names(self):
+        return ("transform", "active_dims")
+
+    def _display_parts(self):
+        return [repr(self.kernel)], {"transform": getattr(self.transform, "__name__", type(self.transform).__name__)}
+
+    def depends_on(self, dim: int) -> frozenset[int]:
+        return frozenset(range(dim))  # the transform may mix every input dimension
+
+    def _apply(self, X):
+        return None if X is None else self.transform(as_inputs(X))
+
+    @_over_batch
+    def __call__(self, X1, X2=None):
+        return self.kernel(self._apply(X1), self._apply(X2))
+
+    @_over_batch
+    def diag(self, X):
+        return self.kernel.diag(self._apply(X))
+
+
+class Summand(NamedTuple):
+    """One term of a kernel's additive decomposition (see :func:`summands`).
+
+    Attributes:
+        kernel: a kernel that is not a ``Sum`` or ``Scaled``.
+        scale: the product of the ``Scaled`` factors above it (``1.0`` if none).
+        in_target: whether it lies inside the ``target`` subtree.
+    """
+
+    kernel: Kernel
+    scale: Any
+    in_target: bool
+
+
+def summands(kernel: Kernel, target: Kernel | None = None) -> list[Summand]:
+    """``kernel`` as ``Σ_i scale_i · k_i``: sums flattened and scalings multiplied out, depth first.
+
+    The one fold of ``Sum``/``Scaled`` that feature bases use (HSGP, random
+    Fourier features); products and warps are single terms.
+
+    Args:
+        kernel: the kernel.
+        target: optional part of ``kernel`` (the same object) whose terms get
+            ``in_target=True``.
+
+    Raises:
+        ValueError: when ``target`` is given but is not part of ``kernel`` as a summand.
+    """
+    out = kernel._summands(1.0, target is None, target)
+    if target is not None and not any(t.in_target for t in out):
+        raise ValueError("kernel= must be one of the summands of the process's (sum) kernel, as the same object")
+    return out
+
+
+# -- composite rules of the kernel capabilities ------------------------------------------------
+@state_space_form.register(Scaled)
+def _scaled_state_space(k: Scaled, J) -> StateSpaceModel:
+    m = state_space_form(k.kernel, J)
+    c = real_array(k.scale)
+    return dataclasses.replace(m, Qc=c * m.Qc, Pinf=c * m.Pinf)
+
+
+@state_space_form.register(Sum)
+def _sum_state_space(k: Sum, J) -> StateSpaceModel:
+    a, b = state_space_form(k.k1, J), state_space_form(k.k2, J)
+    return StateSpaceModel(
+        F=block_diag(a.F, b.F), L=block_diag(a.L, b.L), Qc=block_diag(a.Qc, b.Qc),
+        H=jnp.concatenate([a.H, b.H], axis=1), Pinf=block_diag(a.Pinf, b.Pinf),
+    )
+
+
+@state_space_form.register(Product)
+def _product_state_space(k: Product, J) -> StateSpaceModel:
+    a, b = state_space_form(k.k1, J), state_space_form(k.k2, J)
+    F = jnp.kron(a.F, jnp.eye(b.state_dim)) + jnp.kron(jnp.eye(a.state_dim), b.F)
+    P = jnp.kron(a.Pinf, b.Pinf)
+    Qc = -(F @ P + P @ F.T)
+    return StateSpaceModel(
+        F=F, L=jnp.eye(F.shape[0], dtype=F.dtype), Qc=0.5 * (Qc + Qc.T), H=jnp.kron(a.H, b.H), Pinf=P
+    )
+
+
+refuse(state_space_form, Warped,
+       "Warped kernels have no state-space form (the warp changes the time axis); use method='dense'")
+
+
+@transition_matrix.register(Scaled)
+def _scaled_transition(k: Scaled, dt, J):
+    return transition_matrix(k.kernel, dt, J)
+
+
+@transition_matrix.register(Product)
+def _product_transition(k: Product, dt, J):
+    return jnp.kron(transition_matrix(k.k1, dt, J), transition_matrix(k.k2, dt, J))
+
+
+@transition_matrix.register(Sum)
+def _sum_transition(k: Sum, dt, J):
+    return block_diag(transition_matrix(k.k1, dt, J), transition_matrix(k.k2, dt, J))
+
+
+@spectral_density.register(Sum)
+def _sum_spectral_density(k: Sum, omega):
+    return spectral_density(k.k1, omega) + spectral_density(k.k2, omega)
+
+
+@spectral_density.register(Scaled)
+def _scaled_spectral_density(k: Scaled, omega):
+    return k.scale * spectral_density(k.kernel, omega)
 
 
 # -- helpers -------------------------------------------------------------

@@ -5,6 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import i0e
 
+from bayeskern._checks import is_concrete
+
 
 def scaled_bessel_i(order: int, x):
     """``e^{-x} I_j(x)`` for ``j = 0..order``, shape ``(order + 1,)``, ``x > 0`` scalar (traced: x <= 1.6e4).
@@ -14,8 +16,6 @@ def scaled_bessel_i(order: int, x):
     recurrence is stable (Miller's algorithm in ratio form, no overflow), and
     ``I_j = I_0 · r_1 ··· r_j``.
     """
-    from bayeskern._checks import is_concrete
-
     # The ratios are negligible from about j = order + 9·sqrt(x) on. With a traced x the
     # start is a static bound covering x up to ~1.6e4 (a Periodic lengthscale >= 0.008).
     x_bound = float(np.max(np.asarray(x))) if is_concrete(x) else 1.6e4

@@ -1,10 +1,13 @@
-"""Constant and white-noise kernels."""
+"""Constant and white-noise kernels, with their state-space capabilities."""
 
 from __future__ import annotations
 
 import jax.numpy as jnp
 
 from bayeskern.kernels.base import Kernel, _check_scalar
+from bayeskern.kernels.capabilities import refuse
+from bayeskern.kernels.state_space import StateSpaceModel, real_array, state_space_form
+from bayeskern.kernels.state_space_transitions import transition_matrix
 
 
 class Constant(Kernel):
@@ -22,6 +25,18 @@ class Constant(Kernel):
 
     def _diag(self, X):
         return jnp.full(X.shape[:1], self.variance, dtype=jnp.result_type(X, self.variance))
+
+
+@state_space_form.register(Constant)
+def _constant_state_space(k, J):
+    var = real_array(k.variance)
+    one = jnp.ones((1, 1), dtype=var.dtype)
+    return StateSpaceModel(F=0 * one, L=one, Qc=0 * one, H=one, Pinf=var * one)
+
+
+@transition_matrix.register(Constant)
+def _constant_transition(k, dt, J):
+    return jnp.ones((1, 1), dtype=jnp.result_type(k.variance, float))
 
 
 class White(Kernel):
@@ -45,3 +60,7 @@ class White(Kernel):
 
     def _diag(self, X):
         return jnp.full(X.shape[:1], self.variance, dtype=jnp.result_type(X, self.variance))
+
+
+refuse(state_space_form, White,
+       "White has no state-space form (white noise has no state); model it as observation noise")

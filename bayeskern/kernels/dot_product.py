@@ -7,7 +7,9 @@ import math
 import jax.numpy as jnp
 
 from bayeskern.kernels.base import Kernel, _ard_dim, _check_ard, _check_scalar
+from bayeskern.kernels.capabilities import refuse
 from bayeskern.kernels.distances import safe_sqrt, squared_distance
+from bayeskern.kernels.state_space import state_space_form
 
 
 class Linear(Kernel):
@@ -123,3 +125,8 @@ class ArcCosine(Kernel):
         A = self._augment(X)
         sq = jnp.sum(A * A, axis=1)
         return self.variance / math.pi * sq**self.order * self._angular(jnp.zeros_like(sq))
+
+
+for _family in (Linear, Polynomial, ArcCosine):
+    refuse(state_space_form, _family,
+           f"{_family.__name__} is not stationary, so it has no stationary state-space form; use method='dense'")

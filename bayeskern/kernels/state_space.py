@@ -14,13 +14,19 @@ of these have state-space forms too.
 
 Every matrix is built with ``jnp`` from the kernel's hyperparameters, so
 ``jit``/``grad``/``vmap`` through them works.
+
+The form is the capability :func:`state_space_form`: each family registers
+its builder next to its definition (``stationary.py``, ``constant.py``), the
+composites ``Sum``, ``Product`` and ``Scaled`` one rule each (``base.py``),
+and families without a form record why (``capabilities.refuse``).
+:func:`state_space` checks the arguments and calls it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import math
+from typing import TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
@@ -28,20 +34,10 @@ import numpy as np
 from jax.scipy.linalg import block_diag
 
 from bayeskern._checks import is_concrete
-from bayeskern.kernels.base import Kernel
-from bayeskern.kernels.composite import Product, Scaled, Sum, Warped
-from bayeskern.kernels.constant import Constant, White
-from bayeskern.kernels.dot_product import ArcCosine, Linear, Polynomial
-from bayeskern.kernels.stationary import (
-    RBF,
-    Cosine,
-    Matern12,
-    Matern32,
-    Matern52,
-    Periodic,
-    RationalQuadratic,
-    SpectralMixture,
-)
+from bayeskern.kernels.capabilities import capability
+
+if TYPE_CHECKING:  # base.py imports this module
+    from bayeskern.kernels.base import Kernel
 
 #: Largest number of squarings in ``_expm``: ``‖M‖₁`` up to ~2e10 (beyond it the result is NaN).
 _MAX_SQUARINGS = 32
@@ -158,12 +154,26 @@ def _covariance(model, tau):
     return jax.vmap(lambda t: h @ _expm(model.F * jnp.abs(t)) @ ph)(tau)
 
 
+@capability("state-space form")
+def state_space_form(kernel: Kernel, num_harmonics: int | None) -> StateSpaceModel:
+    """The state-space form of ``kernel`` (the capability; :func:`state_space` checks the arguments first).
+
+    Args:
+        kernel: a kernel of one input dimension.
+        num_harmonics: harmonics for approximate forms (``Periodic``), or None.
+
+    Returns:
+        A ``StateSpaceModel`` whose ``covariance(τ)`` reproduces ``kernel``.
+    """
+
+
 def state_space(kernel: Kernel, *, num_harmonics: int | None = None) -> StateSpaceModel:
     """The state-space form of a 1-D kernel.
 
     Supported: ``Matern12``, ``Matern32``, ``Matern52``, ``Cosine``, ``Constant``
     (exact), ``Periodic`` (approximate, needs ``num_harmonics``), and ``Sum``,
-    ``Product`` and ``Scaled`` combinations of them. Lengthscales and periods
+    ``Product`` and ``Scaled`` combinations of them, plus any family
+    registered with ``state_space_form.register``. Lengthscales and periods
     must be scalars (or shape ``(1,)``) and ``active_dims`` must select at most
     one input dimension, the same for every component.
 
@@ -181,7 +191,7 @@ def state_space(kernel: Kernel, *, num_harmonics: int | None = None) -> StateSpa
     independent processes has covariance ``expm(F1τ)Pinf1 ⊗ expm(F2τ)Pinf2``).
 
     Args:
-        kernel: the kernel.
+        kernel: the kernel (a ``bayeskern.kernels.Kernel``).
         num_harmonics: number of harmonics ``J >= 0`` for each ``Periodic`` component
             (ignored otherwise).
 
@@ -189,79 +199,46 @@ def state_space(kernel: Kernel, *, num_harmonics: int | None = None) -> StateSpa
         A ``StateSpaceModel`` whose ``covariance(τ)`` reproduces ``kernel``.
 
     Raises:
-        ValueError: for kernels with no finite state-space form (``RBF``,
-            ``RationalQuadratic``, ``SpectralMixture``, ``White``, dot-product
-            and warped kernels), for multi-dimensional (ARD) hyperparameters or
-            ``active_dims``, and for ``Periodic`` without ``num_harmonics``.
+        ValueError: for a non-kernel, for multi-dimensional (ARD) hyperparameters
+            or ``active_dims``, and for ``Periodic`` without ``num_harmonics``.
+        UnsupportedKernelError: (a ``TypeError`` and ``ValueError``) for kernels with
+            no finite state-space form (``RBF``, ``RationalQuadratic``,
+            ``SpectralMixture``, ``White``, dot-product and warped kernels).
     """
-    if not isinstance(kernel, Kernel):
+    # Any bayeskern kernel has walk(); base.py imports this module, so no isinstance(Kernel) here.
+    if not callable(getattr(kernel, "walk", None)):
         raise ValueError(f"kernel must be a Kernel, got {type(kernel).__name__}")
     if num_harmonics is not None and (
         isinstance(num_harmonics, bool) or not isinstance(num_harmonics, (int, np.integer)) or num_harmonics < 0
     ):
         raise ValueError(f"num_harmonics must be a non-negative int, got {num_harmonics!r}")
     _check_dims(kernel)
-    return _build(kernel, num_harmonics)
+    return state_space_form(kernel, num_harmonics)
 
 
-# -- builders -------------------------------------------------------------
-def _build(k: Kernel, J: int | None) -> StateSpaceModel:
-    kind = type(k)
-    if kind in _LEAVES:
-        return _LEAVES[kind](k, J)
-    if isinstance(k, Scaled):
-        m = _build(k.kernel, J)
-        c = _real(k.scale)
-        return dataclasses.replace(m, Qc=c * m.Qc, Pinf=c * m.Pinf)
-    if isinstance(k, Sum):
-        a, b = _build(k.k1, J), _build(k.k2, J)
-        return StateSpaceModel(
-            F=block_diag(a.F, b.F), L=block_diag(a.L, b.L), Qc=block_diag(a.Qc, b.Qc),
-            H=jnp.concatenate([a.H, b.H], axis=1), Pinf=block_diag(a.Pinf, b.Pinf),
-        )
-    if isinstance(k, Product):
-        a, b = _build(k.k1, J), _build(k.k2, J)
-        F = jnp.kron(a.F, jnp.eye(b.state_dim)) + jnp.kron(jnp.eye(a.state_dim), b.F)
-        P = jnp.kron(a.Pinf, b.Pinf)
-        Qc = -(F @ P + P @ F.T)
-        return StateSpaceModel(
-            F=F, L=jnp.eye(F.shape[0], dtype=F.dtype), Qc=0.5 * (Qc + Qc.T), H=jnp.kron(a.H, b.H), Pinf=P
-        )
-    raise ValueError(_why_not(k))
+# -- helpers for the builders ----------------------------------------------
+def real_array(x) -> jax.Array:
+    """``x`` as a real floating array (integers promoted)."""
+    x = jnp.asarray(x)
+    return x.astype(jnp.result_type(x, float))
 
 
-def _matern12(k, J):
-    var, lam = _real(k.variance), 1.0 / _scalar(k, "lengthscale")
-    one = jnp.ones((1, 1), dtype=lam.dtype)
-    return StateSpaceModel(F=-lam * one, L=one, Qc=2 * var * lam * one, H=one, Pinf=var * one)
-
-
-def _matern32(k, J):
-    var, lam = _real(k.variance), math.sqrt(3.0) / _scalar(k, "lengthscale")
-    z = jnp.zeros_like(lam)
-    F = jnp.array([[z, z + 1], [-lam**2, -2 * lam]])
-    Pinf = jnp.array([[var, z], [z, lam**2 * var]])
-    return StateSpaceModel(
-        F=F, L=jnp.array([[0.0], [1.0]], dtype=F.dtype), Qc=jnp.reshape(4 * lam**3 * var, (1, 1)),
-        H=jnp.array([[1.0, 0.0]], dtype=F.dtype), Pinf=Pinf,
+def scalar_param(k: Kernel, name: str) -> jax.Array:
+    """Hyperparameter ``name`` of ``k`` as a scalar ``()``; ``(1,)`` is accepted, ARD ``(d,)`` is not."""
+    v = real_array(getattr(k, name))
+    if v.ndim == 0:
+        return v
+    if v.shape == (1,):
+        return v[0]
+    raise ValueError(
+        f"{type(k).__name__} has {name} of shape {v.shape} (one per input dimension); a state-space "
+        f"form exists only for 1-D inputs, so use a scalar {name} or method='dense'"
     )
 
 
-def _matern52(k, J):
-    var, lam = _real(k.variance), math.sqrt(5.0) / _scalar(k, "lengthscale")
-    z = jnp.zeros_like(lam)
-    F = jnp.array([[z, z + 1, z], [z, z, z + 1], [-lam**3, -3 * lam**2, -3 * lam]])
-    c = var * lam**2 / 3
-    Pinf = jnp.array([[var, z, -c], [z, c, z], [-c, z, var * lam**4]])
-    return StateSpaceModel(
-        F=F, L=jnp.array([[0.0], [0.0], [1.0]], dtype=F.dtype),
-        Qc=jnp.reshape(16.0 / 3.0 * var * lam**5, (1, 1)),
-        H=jnp.array([[1.0, 0.0, 0.0]], dtype=F.dtype), Pinf=Pinf,
-    )
-
-
-def _oscillators(q0, omegas, q):
-    """A constant state of variance ``q0`` (if not None) plus undamped oscillators ``(J,)``."""
+def oscillators(q0, omegas, q) -> StateSpaceModel:
+    """A constant state of variance ``q0`` ``()`` (if not None) plus undamped oscillators at ``omegas`` ``(J,)``
+    with variances ``q`` ``(J,)``: ``2J (+1)`` states."""
     rot = jnp.array([[0.0, -1.0], [1.0, 0.0]], dtype=omegas.dtype)
     F = jnp.kron(jnp.diag(omegas), rot)
     Pinf = jnp.diag(jnp.repeat(q, 2))
@@ -274,63 +251,10 @@ def _oscillators(q0, omegas, q):
     return StateSpaceModel(F=F, L=jnp.eye(s, dtype=F.dtype), Qc=jnp.zeros((s, s), F.dtype), H=H, Pinf=Pinf)
 
 
-def _cosine(k, J):
-    omega = 2 * math.pi / _scalar(k, "period")
-    return _oscillators(None, jnp.reshape(omega, (1,)), jnp.reshape(_real(k.variance), (1,)))
-
-
-def _periodic(k, J):
-    ls, period = _scalar(k, "lengthscale"), _scalar(k, "period")
-    if J is None:
-        raise ValueError(
-            "Periodic has only an approximate state-space form (Solin & Särkkä 2014); pass "
-            "num_harmonics=J (e.g. 10-40; it gives 2J+1 states, truncation error variance - Σ q_j)"
-        )
-    q = k.replace(lengthscale=ls, period=period).spectral_weights(J).astype(ls.dtype)
-    omegas = 2 * math.pi * jnp.arange(1, J + 1, dtype=ls.dtype) / period
-    return _oscillators(q[0], omegas, q[1:])
-
-
-def _constant(k, J):
-    var = _real(k.variance)
-    one = jnp.ones((1, 1), dtype=var.dtype)
-    return StateSpaceModel(F=0 * one, L=one, Qc=0 * one, H=one, Pinf=var * one)
-
-
-_LEAVES = {
-    Matern12: _matern12, Matern32: _matern32, Matern52: _matern52,
-    Cosine: _cosine, Periodic: _periodic, Constant: _constant,
-}
-
-
-# -- checks and helpers ---------------------------------------------------
-def _real(x):
-    x = jnp.asarray(x)
-    return x.astype(jnp.result_type(x, float))
-
-
-def _scalar(k, name):
-    """Hyperparameter ``name`` of ``k`` as a scalar; ``(1,)`` is accepted, ARD ``(d,)`` is not."""
-    v = _real(getattr(k, name))
-    if v.ndim == 0:
-        return v
-    if v.shape == (1,):
-        return v[0]
-    raise ValueError(
-        f"{type(k).__name__} has {name} of shape {v.shape} (one per input dimension); a state-space "
-        f"form exists only for 1-D inputs, so use a scalar {name} or method='dense'"
-    )
-
-
-def _check_dims(kernel):
+def _check_dims(kernel: Kernel) -> None:
     """Every component must act on the same single input dimension (or on all, i.e. a 1-D input)."""
     seen = set()
-
-    def visit(k):
-        if isinstance(k, (Sum, Product)):
-            visit(k.k1), visit(k.k2)
-        elif isinstance(k, (Scaled, Warped)):
-            visit(k.kernel)
+    for k in kernel.walk():
         if k.active_dims is not None:
             if len(k.active_dims) > 1:
                 raise ValueError(
@@ -338,26 +262,8 @@ def _check_dims(kernel):
                     "a kernel of one input dimension; use method='dense'"
                 )
             seen.add(k.active_dims)
-
-    visit(kernel)
     if len(seen) > 1:
         raise ValueError(
             f"components act on different input dimensions {sorted(seen)}; a state-space form "
             "needs all of them on one 1-D input"
         )
-
-
-def _why_not(k) -> str:
-    name = type(k).__name__
-    if isinstance(k, (RBF, RationalQuadratic, SpectralMixture)):
-        return f"{name} has no finite state-space form (its spectrum is not rational); use Matern52 or method='dense'"
-    if isinstance(k, White):
-        return "White has no state-space form (white noise has no state); model it as observation noise"
-    if isinstance(k, (Linear, Polynomial, ArcCosine)):
-        return f"{name} is not stationary, so it has no stationary state-space form; use method='dense'"
-    if isinstance(k, Warped):
-        return "Warped kernels have no state-space form (the warp changes the time axis); use method='dense'"
-    return (
-        f"{name} has no state-space form; supported are Matern12/32/52, Cosine, Periodic, Constant "
-        "and their sums, products and scalings"
-    )

@@ -3,6 +3,10 @@
 Each is a function of the lengthscale-scaled distance ``r`` and has output
 ``variance``. Spectral densities follow the convention of
 ``Stationary.spectral_density``.
+
+Each family registers its capabilities (``bayeskern.kernels.capabilities``)
+right after its class: spectral density, frequency sampling, state-space
+form and closed-form transition, or a refusal saying why it has none.
 """
 
 from __future__ import annotations
@@ -11,10 +15,41 @@ import math
 
 import jax
 import jax.numpy as jnp
+from jax.scipy.linalg import block_diag
 from jax.scipy.special import gammaln
 
-from bayeskern.kernels.base import Stationary, _check_scalar
+from bayeskern._checks import as_inputs
+from bayeskern.kernels.base import Stationary, _ard_dim, _check_scalar
+from bayeskern.kernels.bessel import scaled_bessel_i
+from bayeskern.kernels.capabilities import (
+    isotropic_unit_frequencies,
+    refuse,
+    sample_frequencies,
+    spectral_density,
+)
 from bayeskern.kernels.distances import safe_sqrt
+from bayeskern.kernels.state_space import (
+    StateSpaceModel,
+    oscillators,
+    real_array,
+    scalar_param,
+    state_space_form,
+)
+from bayeskern.kernels.state_space_transitions import rotation, transition_matrix
+
+_NOT_RATIONAL = "{} has no finite state-space form (its spectrum is not rational); use Matern52 or method='dense'"
+
+
+def _spectral_density_method(kernel, omega):
+    return kernel.spectral_density(omega)
+
+
+def _sample_frequencies_method(kernel, key, num, dim):
+    return kernel.sample_frequencies(key, num, dim)
+
+
+def _unit_frequencies_method(kernel, key, num, dim):
+    return kernel._unit_frequencies(key, num, dim)
 
 
 class RBF(Stationary):
@@ -28,6 +63,12 @@ class RBF(Stationary):
 
     def _unit_frequencies(self, key, num, d):
         return jax.random.normal(key, (num, d))
+
+
+spectral_density.register(RBF, _spectral_density_method)
+sample_frequencies.register(RBF, _sample_frequencies_method)
+isotropic_unit_frequencies.register(RBF, _unit_frequencies_method)
+refuse(state_space_form, RBF, _NOT_RATIONAL.format("RBF"))
 
 
 class _Matern(Stationary):
@@ -80,6 +121,77 @@ class Matern52(_Matern):
         return (1.0 + s + 5.0 * r2 / 3.0) * jnp.exp(-s)
 
 
+def _matern_unit_frequencies(kernel, key, num, dim):
+    """Student-t draws with 2ν degrees of freedom via a chi-square of 2ν normals (the law of
+    ``_Matern._unit_frequencies`` without the Gamma rejection sampler, which is slow to compile)."""
+    k = int(2 * type(kernel).nu)
+    kz, _kg = jax.random.split(key)
+    z = jax.random.normal(kz, (num, dim + k))
+    g = jnp.sum(z[:, dim:] ** 2, axis=1, keepdims=True) / k  # Gamma(ν, rate ν)
+    return z[:, :dim] / jnp.sqrt(g)
+
+
+@state_space_form.register(Matern12)
+def _matern12_state_space(k, J):
+    var, lam = real_array(k.variance), 1.0 / scalar_param(k, "lengthscale")
+    one = jnp.ones((1, 1), dtype=lam.dtype)
+    return StateSpaceModel(F=-lam * one, L=one, Qc=2 * var * lam * one, H=one, Pinf=var * one)
+
+
+@state_space_form.register(Matern32)
+def _matern32_state_space(k, J):
+    var, lam = real_array(k.variance), math.sqrt(3.0) / scalar_param(k, "lengthscale")
+    z = jnp.zeros_like(lam)
+    F = jnp.array([[z, z + 1], [-lam**2, -2 * lam]])
+    Pinf = jnp.array([[var, z], [z, lam**2 * var]])
+    return StateSpaceModel(
+        F=F, L=jnp.array([[0.0], [1.0]], dtype=F.dtype), Qc=jnp.reshape(4 * lam**3 * var, (1, 1)),
+        H=jnp.array([[1.0, 0.0]], dtype=F.dtype), Pinf=Pinf,
+    )
+
+
+@state_space_form.register(Matern52)
+def _matern52_state_space(k, J):
+    var, lam = real_array(k.variance), math.sqrt(5.0) / scalar_param(k, "lengthscale")
+    z = jnp.zeros_like(lam)
+    F = jnp.array([[z, z + 1, z], [z, z, z + 1], [-lam**3, -3 * lam**2, -3 * lam]])
+    c = var * lam**2 / 3
+    Pinf = jnp.array([[var, z, -c], [z, c, z], [-c, z, var * lam**4]])
+    return StateSpaceModel(
+        F=F, L=jnp.array([[0.0], [0.0], [1.0]], dtype=F.dtype),
+        Qc=jnp.reshape(16.0 / 3.0 * var * lam**5, (1, 1)),
+        H=jnp.array([[1.0, 0.0, 0.0]], dtype=F.dtype), Pinf=Pinf,
+    )
+
+
+@transition_matrix.register(Matern12)
+def _matern12_transition(k, dt, J):
+    lam = 1.0 / scalar_param(k, "lengthscale")
+    return jnp.reshape(jnp.exp(-lam * dt), (1, 1))
+
+
+def _matern_nilpotent_transition(k, dt, J):
+    """``e^{-λ dt} Σ_{j<s} (dt N)^j / j!`` with ``N = F + λI`` nilpotent (Matérn 3/2, 5/2)."""
+    model = state_space_form(k, J)
+    s = model.state_dim
+    lam = math.sqrt(3.0 if s == 2 else 5.0) / scalar_param(k, "lengthscale")
+    N = model.F + lam * jnp.eye(s, dtype=model.F.dtype)
+    term = jnp.eye(s, dtype=model.F.dtype)
+    total = term
+    for j in range(1, s):
+        term = term @ N * (dt / j)
+        total = total + term
+    return jnp.exp(-lam * dt) * total
+
+
+for _family in (Matern12, Matern32, Matern52):
+    spectral_density.register(_family, _spectral_density_method)
+    sample_frequencies.register(_family, _sample_frequencies_method)
+    isotropic_unit_frequencies.register(_family, _matern_unit_frequencies)
+transition_matrix.register(Matern32, _matern_nilpotent_transition)
+transition_matrix.register(Matern52, _matern_nilpotent_transition)
+
+
 class RationalQuadratic(Stationary):
     """Rational quadratic: ``variance * (1 + r² / (2 alpha))^(-alpha)``.
 
@@ -121,6 +233,12 @@ class RationalQuadratic(Stationary):
         return z * jnp.sqrt(tau)
 
 
+spectral_density.register(RationalQuadratic, _spectral_density_method)
+sample_frequencies.register(RationalQuadratic, _sample_frequencies_method)
+isotropic_unit_frequencies.register(RationalQuadratic, _unit_frequencies_method)
+refuse(state_space_form, RationalQuadratic, _NOT_RATIONAL.format("RationalQuadratic"))
+
+
 class Periodic(Stationary):
     """Periodic (ExpSineSquared): ``variance * exp(-2 Σ_d sin²(π τ_d / period_d) / lengthscale_d²)``.
 
@@ -134,8 +252,6 @@ class Periodic(Stationary):
 
     @property
     def input_dim(self):
-        from bayeskern.kernels.base import _ard_dim
-
         dims = {d for d in (_ard_dim(self.lengthscale), _ard_dim(self.period)) if d is not None}
         if len(dims) > 1:
             raise ValueError(f"Periodic: lengthscale and period imply different input dimensions {sorted(dims)}")
@@ -166,8 +282,6 @@ class Periodic(Stationary):
         ``q_j = 2 variance·e^{-a} I_j(a)``, ``a = 1/lengthscale²`` (Solin & Särkkä
         2014). Truncation drops the tail ``variance - Σ q_j``.
         """
-        from bayeskern.kernels.bessel import scaled_bessel_i
-
         a = 1.0 / jnp.asarray(self.lengthscale) ** 2
         i_j = scaled_bessel_i(num_harmonics, a)
         factor = jnp.where(jnp.arange(num_harmonics + 1) == 0, 1.0, 2.0)
@@ -184,6 +298,33 @@ class Periodic(Stationary):
         )
 
 
+refuse(spectral_density, Periodic,
+       "Periodic has a discrete spectrum (no spectral density); use spectral_weights(num_harmonics)")
+refuse(sample_frequencies, Periodic,
+       "Periodic has a discrete spectrum; sample harmonics from spectral_weights(num_harmonics)")
+
+
+@state_space_form.register(Periodic)
+def _periodic_state_space(k, J):
+    ls, period = scalar_param(k, "lengthscale"), scalar_param(k, "period")
+    if J is None:
+        raise ValueError(
+            "Periodic has only an approximate state-space form (Solin & Särkkä 2014); pass "
+            "num_harmonics=J (e.g. 10-40; it gives 2J+1 states, truncation error variance - Σ q_j)"
+        )
+    q = k.replace(lengthscale=ls, period=period).spectral_weights(J).astype(ls.dtype)
+    omegas = 2 * math.pi * jnp.arange(1, J + 1, dtype=ls.dtype) / period
+    return oscillators(q[0], omegas, q[1:])
+
+
+@transition_matrix.register(Periodic)
+def _periodic_transition(k, dt, J):
+    omega = 2 * math.pi / scalar_param(k, "period")
+    blocks = [jnp.ones((1, 1), dtype=jnp.result_type(omega))]
+    blocks += [rotation(j * omega * dt) for j in range(1, J + 1)]
+    return block_diag(*blocks)
+
+
 class Cosine(Stationary):
     """Cosine: ``variance * cos(2π Σ_d τ_d / period_d)``.
 
@@ -194,8 +335,6 @@ class Cosine(Stationary):
 
     @property
     def input_dim(self):
-        from bayeskern.kernels.base import _ard_dim
-
         return _ard_dim(self.period)
 
     def _check_shapes(self):
@@ -226,6 +365,21 @@ class Cosine(Stationary):
             raise ValueError("Cosine.sample_frequencies needs dim= when the period is a scalar")
         w = 2 * math.pi / jnp.broadcast_to(self.period, (d,))
         return jnp.broadcast_to(w, (num, d))
+
+
+refuse(spectral_density, Cosine, "Cosine has a discrete spectrum (two points at ±2π/period), no spectral density")
+sample_frequencies.register(Cosine, _sample_frequencies_method)
+
+
+@state_space_form.register(Cosine)
+def _cosine_state_space(k, J):
+    omega = 2 * math.pi / scalar_param(k, "period")
+    return oscillators(None, jnp.reshape(omega, (1,)), jnp.reshape(real_array(k.variance), (1,)))
+
+
+@transition_matrix.register(Cosine)
+def _cosine_transition(k, dt, J):
+    return rotation(2 * math.pi / scalar_param(k, "period") * dt)
 
 
 class SpectralMixture(Stationary):
@@ -279,8 +433,6 @@ class SpectralMixture(Stationary):
 
     def spectral_density(self, omega):
         """Symmetrised Gaussian-mixture density in angular frequency, ``(m,)``."""
-        from bayeskern._checks import as_inputs
-
         omega = as_inputs(omega, "omega")
         self._check_input_dim(omega.shape[1], "omega")
         m, s = self._components()
@@ -301,3 +453,8 @@ class SpectralMixture(Stationary):
         z = jax.random.normal(kz, (num, m.shape[1]))
         sign = jnp.where(jax.random.bernoulli(ks, 0.5, (num, 1)), 1.0, -1.0)
         return 2 * math.pi * (sign * m[q] + s[q] * z)
+
+
+spectral_density.register(SpectralMixture, _spectral_density_method)
+sample_frequencies.register(SpectralMixture, _sample_frequencies_method)
+refuse(state_space_form, SpectralMixture, _NOT_RATIONAL.format("SpectralMixture"))

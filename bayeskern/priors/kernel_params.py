@@ -3,11 +3,20 @@
 import numpy as np
 import numpyro.distributions as dist
 
-from bayeskern.kernels.base import Kernel
-from bayeskern.kernels.composite import Scaled, Warped, _Binary
-from bayeskern.kernels.constant import Constant, White
-from bayeskern.kernels.dot_product import ArcCosine, Linear, Polynomial
-from bayeskern.kernels.stationary import Cosine, Periodic, SpectralMixture
+from bayeskern.kernels import (
+    ArcCosine,
+    Binary,
+    Constant,
+    Cosine,
+    Kernel,
+    Linear,
+    Periodic,
+    Polynomial,
+    Scaled,
+    SpectralMixture,
+    Warped,
+    White,
+)
 from bayeskern.priors.data import DataScales
 
 
@@ -15,7 +24,7 @@ def check_kernel_class(kernel_cls) -> None:
     """Raise ``TypeError`` unless ``kernel_cls`` is a kernel family with declared hyperparameters."""
     if not (isinstance(kernel_cls, type) and issubclass(kernel_cls, Kernel)):
         raise TypeError(f"kernel_cls must be a Kernel subclass (e.g. Matern52), got {kernel_cls!r}")
-    if issubclass(kernel_cls, (_Binary, Scaled, Warped)) or not kernel_cls._params:
+    if issubclass(kernel_cls, (Binary, Scaled, Warped)) or not kernel_cls._params:
         raise TypeError(
             f"{kernel_cls.__name__} is a combinator, not a kernel family; sample its parts "
             "separately and combine the returned kernels (k1 + k2, k1 * k2)"

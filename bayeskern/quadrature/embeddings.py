@@ -18,10 +18,16 @@ with ``G`` the odd extension of ``F``, and ``∫∫_{[a,b]²} ρ = 2ℓ² H((b-a
 
 Everything else falls back to randomised QMC (scrambled Sobol) with an error
 estimate and a :class:`QuadratureFallbackWarning`.
+
+The closed forms are the kernel capability :func:`closed_form_embedding`:
+each family (and ``Sum``, ``Scaled``, ``Product``) registers its rule here;
+a new family registers ``@closed_form_embedding.register(Family)`` from its
+own module.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from typing import NamedTuple
@@ -44,6 +50,7 @@ from bayeskern.kernels import (
     Sum,
     White,
 )
+from bayeskern.kernels.capabilities import UnsupportedKernelError, capability
 from bayeskern.quadrature.measures import Empirical, Gaussian, Measure, Uniform
 from bayeskern.quadrature.qmc import rqmc_mean
 
@@ -63,7 +70,7 @@ class Embedding(NamedTuple):
 
 
 class _NoClosedForm(Exception):
-    pass
+    """A registered family has no closed form under this measure (e.g. Matérn under a Gaussian)."""
 
 
 _SQ3, _SQ5 = math.sqrt(3.0), math.sqrt(5.0)
@@ -116,43 +123,71 @@ def _box_1d_double(kind, ell, a, b):
     return 2.0 * ell**2 * _H(kind, L / ell) / L**2
 
 
-_KIND = {RBF: "rbf", Matern12: "m12", Matern32: "m32", Matern52: "m52"}
-
-
 def _dims(kernel, d):
     return tuple(range(d)) if kernel.active_dims is None else tuple(kernel.active_dims)
 
 
+@capability("closed-form kernel embedding")
+def closed_form_embedding(kernel: Kernel, measure: Measure, X) -> tuple[jax.Array, jax.Array]:
+    """``(z, Z0)``: kernel mean ``z`` ``(n,)`` at ``X`` ``(n, d)`` and ``Z0 = ∫∫ k`` ``()`` under the
+    *normalised* ``measure``.
+
+    The capability behind :func:`embed`. An implementation raises
+    ``_NoClosedForm`` for measures it has no closed form under.
+    """
+
+
 def _closed(kernel: Kernel, measure: Measure, X):
     """(z ``(n,)``, Z0) under the *normalised* measure, or raise ``_NoClosedForm``."""
-    d = measure.dim
-    if isinstance(kernel, Sum):
-        z1, i1 = _closed(kernel.k1, measure, X)
-        z2, i2 = _closed(kernel.k2, measure, X)
-        return z1 + z2, i1 + i2
-    if isinstance(kernel, Scaled):
-        z, i = _closed(kernel.kernel, measure, X)
-        return kernel.scale * z, kernel.scale * i
-    if isinstance(kernel, Constant):
-        return jnp.full(X.shape[:1], kernel.variance, dtype=X.dtype), jnp.asarray(kernel.variance, X.dtype)
-    if isinstance(kernel, White):
-        return jnp.zeros(X.shape[:1], X.dtype), jnp.zeros((), X.dtype)
-    if isinstance(kernel, Product):
-        if not isinstance(measure, Uniform):
-            raise _NoClosedForm
-        used: set[int] = set()
-        z, i = jnp.ones(X.shape[:1], X.dtype), jnp.ones((), X.dtype)
-        for comp in kernel.components:
-            dims = _all_dims(comp, d)
-            if used & dims:
-                raise _NoClosedForm  # factors sharing a dimension do not factorise
-            used |= dims
-            zc, ic = _closed(comp, measure, X)
-            z, i = z * zc, i * ic
-        return z, i
-    kind = _KIND.get(type(kernel))
-    if kind is None:
+    try:
+        return closed_form_embedding(kernel, measure, X)
+    except UnsupportedKernelError as err:
+        raise _NoClosedForm from err
+
+
+@closed_form_embedding.register(Sum)
+def _sum_embedding(kernel: Sum, measure, X):
+    z1, i1 = _closed(kernel.k1, measure, X)
+    z2, i2 = _closed(kernel.k2, measure, X)
+    return z1 + z2, i1 + i2
+
+
+@closed_form_embedding.register(Scaled)
+def _scaled_embedding(kernel: Scaled, measure, X):
+    z, i = _closed(kernel.kernel, measure, X)
+    return kernel.scale * z, kernel.scale * i
+
+
+@closed_form_embedding.register(Product)
+def _product_embedding(kernel: Product, measure, X):
+    if not isinstance(measure, Uniform):
         raise _NoClosedForm
+    d = measure.dim
+    used: set[int] = set()
+    z, i = jnp.ones(X.shape[:1], X.dtype), jnp.ones((), X.dtype)
+    for comp in kernel.components:
+        dims = _all_dims(comp, d)
+        if used & dims:
+            raise _NoClosedForm  # factors sharing a dimension do not factorise
+        used |= dims
+        zc, ic = _closed(comp, measure, X)
+        z, i = z * zc, i * ic
+    return z, i
+
+
+@closed_form_embedding.register(Constant)
+def _constant_embedding(kernel: Constant, measure, X):
+    return jnp.full(X.shape[:1], kernel.variance, dtype=X.dtype), jnp.asarray(kernel.variance, X.dtype)
+
+
+@closed_form_embedding.register(White)
+def _white_embedding(kernel: White, measure, X):
+    return jnp.zeros(X.shape[:1], X.dtype), jnp.zeros((), X.dtype)
+
+
+def _stationary_embedding(kernel: Kernel, measure: Measure, X, *, kind: str):
+    """RBF (box, Gaussian) and 1-D Matérn (box) closed forms; ``kind`` names the profile."""
+    d = measure.dim
     dims = _dims(kernel, d)
     Xs = X[:, np.asarray(dims)]
     ell = jnp.broadcast_to(kernel.lengthscale, (len(dims),))
@@ -178,14 +213,17 @@ def _closed(kernel: Kernel, measure: Measure, X):
     raise _NoClosedForm
 
 
-def _all_dims(kernel, d) -> set[int]:
-    if isinstance(kernel, (Sum, Product)):
-        return _all_dims(kernel.k1, d) | _all_dims(kernel.k2, d)
-    if isinstance(kernel, Scaled):
-        return _all_dims(kernel.kernel, d)
-    if isinstance(kernel, (Constant, White)):
-        return set()
-    return set(_dims(kernel, d))
+for _family, _kind in ((RBF, "rbf"), (Matern12, "m12"), (Matern32, "m32"), (Matern52, "m52")):
+    closed_form_embedding.register(_family, functools.partial(_stationary_embedding, kind=_kind))
+
+
+def _all_dims(kernel: Kernel, d: int) -> set[int]:
+    """Input dimensions a product factor integrates over; ``Constant``/``White`` integrate over none."""
+    out: set[int] = set()
+    for k in kernel.walk():
+        if not k.parts() and not isinstance(k, (Constant, White)):
+            out |= set(_dims(k, d))
+    return out
 
 
 def has_closed_form(kernel: Kernel, measure: Measure) -> bool:

@@ -1,13 +1,14 @@
 """Kernel structure for the Kronecker back end: writing a kernel as a product of per-axis factors.
 
 ``factor_kernel`` decides whether ``k(x, x') = scale · ∏_d k_d(x_d, x'_d)`` on
-``D``-dimensional grid inputs, and the per-axis Gram helpers evaluate the
-factors on axis coordinates.
+``D``-dimensional grid inputs, through the kernel capability
+:func:`axis_factors` (families and composites register how they split), and
+the per-axis Gram helpers evaluate the factors on axis coordinates.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax.numpy as jnp
 
@@ -23,6 +24,7 @@ from bayeskern.kernels import (
     Warped,
     White,
 )
+from bayeskern.kernels.capabilities import UnsupportedKernelError, capability, refuse
 
 
 class KernelFactors(NamedTuple):
@@ -41,25 +43,27 @@ class KernelFactors(NamedTuple):
     scale: object
 
 
-def _dims(k: Kernel, D: int) -> frozenset:
-    """The input dimensions a kernel depends on."""
-    if isinstance(k, (Sum, Product)):
-        return _dims(k.k1, D) | _dims(k.k2, D)
-    if isinstance(k, Scaled):
-        return _dims(k.kernel, D)
-    if isinstance(k, Warped) or k.active_dims is None:
-        return frozenset(range(D))
-    return frozenset(k.active_dims)
+#: One piece of a factorisation: ``(d, k_d)`` a kernel on axis ``d`` only, or ``(None, c)`` a scalar ``c``.
+Piece = tuple[int | None, Any]
 
 
-def _contains_white(k: Kernel) -> bool:
-    if isinstance(k, White):
-        return True
-    if isinstance(k, (Sum, Product)):
-        return _contains_white(k.k1) or _contains_white(k.k2)
-    if isinstance(k, (Scaled, Warped)):
-        return _contains_white(k.kernel)
-    return False
+class _NotFactorable(ValueError):
+    """A kernel that cannot be written over these axes for a reason other than its family."""
+
+
+@capability("per-axis (Kronecker) factorisation")
+def axis_factors(kernel: Kernel, D: int) -> list[Piece]:
+    """``kernel``, which depends on two or more of the ``D`` grid axes, as a product of pieces.
+
+    The capability of the Kronecker back end: a family registers how it splits
+    into per-axis factors (``RBF`` and ``Periodic`` in ARD form do), ``Product``
+    and ``Scaled`` fold their parts, and a kernel on one axis needs nothing
+    (it is its own factor).
+
+    Returns:
+        Pieces ``(d, k_d)`` (a kernel depending on axis ``d`` only) and ``(None, c)``
+        (a scalar), whose product is ``kernel``, in traversal order.
+    """
 
 
 def factor_kernel(kernel: Kernel, D: int) -> KernelFactors | str:
@@ -73,65 +77,93 @@ def factor_kernel(kernel: Kernel, D: int) -> KernelFactors | str:
         ``KernelFactors`` when ``k(x, x') = scale · ∏_d k_d(x_d, x'_d)``,
         else a string saying why not (and what to use instead).
     """
-    if _contains_white(kernel):
+    if any(isinstance(k, White) for k in kernel.walk()):
         return ("White noise sits on the diagonal by row identity, not as a function of the grid "
                 "coordinates, so it does not factor over the axes; pass it as noise= instead")
+    try:
+        pieces = _factor(kernel, D)
+    except (UnsupportedKernelError, _NotFactorable) as err:
+        return str(err)
     axes: list[list[Kernel]] = [[] for _ in range(D)]
-    scales: list = []
-    reason = _factor(kernel, D, axes, scales)
-    if reason is not None:
-        return reason
     scale = jnp.asarray(1.0)
-    for s in scales:
-        scale = scale * s
+    for d, piece in pieces:
+        if d is None:
+            scale = scale * piece
+        else:
+            axes[d].append(piece)
     return KernelFactors(tuple(tuple(a) for a in axes), scale)
 
 
-def _factor(k: Kernel, D: int, axes, scales) -> str | None:
-    dims = _dims(k, D)
+def _factor(k: Kernel, D: int) -> list[Piece]:
+    dims = k.depends_on(D)
     if any(d >= D for d in dims):
-        return f"{type(k).__name__} uses input dimension(s) {sorted(dims)} but X has {D}"
+        raise _NotFactorable(f"{type(k).__name__} uses input dimension(s) {sorted(dims)} but X has {D}")
     if len(dims) == 1:
         (d,) = dims
-        axes[d].append(k)
-        return None
-    if isinstance(k, Product):
-        return _factor(k.k1, D, axes, scales) or _factor(k.k2, D, axes, scales)
-    if isinstance(k, Scaled):
-        scales.append(k.scale)
-        return _factor(k.kernel, D, axes, scales)
-    name = type(k).__name__
+        return [(d, k)]
+    return axis_factors(k, D)
+
+
+# -- composites ---------------------------------------------------------------
+@axis_factors.register(Product)
+def _product_factors(k: Product, D: int) -> list[Piece]:
+    return _factor(k.k1, D) + _factor(k.k2, D)
+
+
+@axis_factors.register(Scaled)
+def _scaled_factors(k: Scaled, D: int) -> list[Piece]:
+    return [(None, k.scale)] + _factor(k.kernel, D)
+
+
+refuse(axis_factors, Sum, lambda k, D: (
+    f"the kernel contains a sum over several input dimensions ({sorted(k.depends_on(D))}), which is not "
+    f"a Kronecker product; the Kronecker back end needs a product of per-axis kernels (sums are "
+    f"fine within one axis)"))
+refuse(axis_factors, Warped, "a warped kernel over several input dimensions does not factor over the grid axes")
+
+
+# -- families -------------------------------------------------------------------
+def _order(k: Kernel, D: int) -> tuple[int, ...]:
     order = tuple(range(D)) if k.active_dims is None else tuple(k.active_dims)
-    if type(k) in (RBF, Periodic) and k.input_dim not in (None, len(order)):
-        return f"{name} has hyperparameters for {k.input_dim} input dimension(s) but acts on {len(order)}"
-    if type(k) is RBF:
-        ls = jnp.broadcast_to(k.lengthscale, (len(order),))
-        for j, d in enumerate(order):
-            axes[d].append(RBF(lengthscale=ls[j], variance=1.0, active_dims=(d,)))
-        scales.append(k.variance)
-        return None
-    if type(k) is Periodic:
-        ls = jnp.broadcast_to(k.lengthscale, (len(order),))
-        per = jnp.broadcast_to(k.period, (len(order),))
-        for j, d in enumerate(order):
-            axes[d].append(Periodic(lengthscale=ls[j], period=per[j], variance=1.0, active_dims=(d,)))
-        scales.append(k.variance)
-        return None
-    if type(k) is Constant:
-        scales.append(k.variance)
-        return None
-    if isinstance(k, Sum):
-        return (f"the kernel contains a sum over several input dimensions ({sorted(dims)}), which is not "
-                f"a Kronecker product; the Kronecker back end needs a product of per-axis kernels (sums are "
-                f"fine within one axis)")
-    if isinstance(k, Warped):
-        return "a warped kernel over several input dimensions does not factor over the grid axes"
-    if isinstance(k, Stationary):  # Matérn, rational quadratic, cosine, spectral mixture
-        per_axis = " * ".join(f"{name}(active_dims=[{d}])" for d in sorted(dims))
-        return (f"{name} over input dimensions {sorted(dims)} is not separable (it is a function of the "
-                f"joint distance, not a product over axes); use a product of per-axis kernels, e.g. "
-                f"{per_axis}, or RBF/Periodic, whose ARD forms factor")
-    return f"{name} over input dimensions {sorted(dims)} does not factor over the grid axes"
+    if k.input_dim not in (None, len(order)):
+        raise _NotFactorable(
+            f"{type(k).__name__} has hyperparameters for {k.input_dim} input dimension(s) but acts on {len(order)}")
+    return order
+
+
+@axis_factors.register(RBF)
+def _rbf_factors(k: RBF, D: int) -> list[Piece]:
+    order = _order(k, D)
+    ls = jnp.broadcast_to(k.lengthscale, (len(order),))
+    return [(d, RBF(lengthscale=ls[j], variance=1.0, active_dims=(d,))) for j, d in enumerate(order)] + [
+        (None, k.variance)]
+
+
+@axis_factors.register(Periodic)
+def _periodic_factors(k: Periodic, D: int) -> list[Piece]:
+    order = _order(k, D)
+    ls = jnp.broadcast_to(k.lengthscale, (len(order),))
+    per = jnp.broadcast_to(k.period, (len(order),))
+    return [(d, Periodic(lengthscale=ls[j], period=per[j], variance=1.0, active_dims=(d,)))
+            for j, d in enumerate(order)] + [(None, k.variance)]
+
+
+@axis_factors.register(Constant)
+def _constant_factors(k: Constant, D: int) -> list[Piece]:
+    return [(None, k.variance)]
+
+
+def _not_separable(k: Kernel, D: int) -> str:
+    name, dims = type(k).__name__, sorted(k.depends_on(D))
+    per_axis = " * ".join(f"{name}(active_dims=[{d}])" for d in dims)
+    return (f"{name} over input dimensions {dims} is not separable (it is a function of the "
+            f"joint distance, not a product over axes); use a product of per-axis kernels, e.g. "
+            f"{per_axis}, or RBF/Periodic, whose ARD forms factor")
+
+
+refuse(axis_factors, Stationary, _not_separable)  # Matérn, rational quadratic, cosine, spectral mixture
+refuse(axis_factors, Kernel, lambda k, D: (
+    f"{type(k).__name__} over input dimensions {sorted(k.depends_on(D))} does not factor over the grid axes"))
 
 
 def _embed(x, d: int, D: int):
