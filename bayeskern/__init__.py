@@ -3,7 +3,8 @@
 ``import bayeskern as bk`` reaches every public package as an attribute,
 imported on first use (``bk.gp``, ``bk.kernels``, ``bk.priors``,
 ``bk.infer``, ``bk.cox``, ``bk.quadrature``, ``bk.optimize``,
-``bk.diagnostics``, ``bk.datasets``, ``bk.errors``, ``bk.features``, ``bk.linalg``)::
+``bk.diagnostics``, ``bk.datasets``, ``bk.errors``, ``bk.features``, ``bk.linalg``,
+``bk.results``), and ``bk.load(path)`` reads any saved result::
 
     import bayeskern as bk
     kernel = bk.kernels.Matern52(lengthscale=0.5)
@@ -40,9 +41,17 @@ _SUBPACKAGES = (
     "optimize",
     "priors",
     "quadrature",
+    "results",
 )
 
-__all__ = ["__version__", *_SUBPACKAGES]
+__all__ = ["__version__", "load", *_SUBPACKAGES]
+
+
+def load(path):  # noqa: ANN201 - the class depends on the file
+    """Read any saved result (fit, integral, optimiser, ...) as its own class: see :func:`bayeskern.results.load`."""
+    from bayeskern.results import load as load_result
+
+    return load_result(path)
 
 
 def __getattr__(name: str) -> ModuleType:

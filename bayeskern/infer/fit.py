@@ -11,13 +11,17 @@ import jax
 import numpy as np
 
 from bayeskern._display import call_repr, html_table, shape_str
+from bayeskern.results import Result, pack, resolve_class, saved_class_name, unpack
 
 _STATE_GROUP = "bayeskern"  # extra DataTree group holding losses in a saved file
 _ATTR_PREFIX = "bayeskern_"
 
 
-class Fit:
+class Fit(Result):
     """Posterior draws from one inference run, with what is needed to diagnose and reuse them.
+
+    A :class:`~bayeskern.results.Result`: ``summary()``, ``plot()``,
+    ``to_arviz()``, ``save(path)`` / ``load(path)`` (netCDF-4, readable by ArviZ).
 
     Draws are stored per chain; ``samples`` merges the chains. Approximate
     methods (SVI, Laplace) give independent draws and are stored as one chain.
@@ -131,12 +135,13 @@ class Fit:
         from numpyro.infer import MCMC, NUTS
 
         from bayeskern.infer._util import (
+            MAX_TREE_DEPTH,
+            _sample_stats,
             latent_site_names,
             observed_values,
             plate_dims,
             trace_model,
         )
-        from bayeskern.infer.nuts import MAX_TREE_DEPTH, _sample_stats
 
         if not isinstance(mcmc, MCMC):
             raise TypeError(
@@ -254,6 +259,20 @@ class Fit:
         kwargs.setdefault("kind", "all" if self.num_chains > 1 or self.method == "nuts" else "stats")
         return az.summary(self.to_arviz(log_likelihood=False), **kwargs)
 
+    def plot(self, ax=None, var_names=None, **kwargs):
+        """Trace plot of the draws (ArviZ ``plot_trace_dist``; one row per site): returns the matplotlib ``Figure``.
+
+        ``ax`` is refused: the trace plot lays out its own grid of panels.
+        ``var_names`` selects sites; ``kwargs`` go to
+        :func:`bayeskern.diagnostics.plot_trace`.
+        """
+        from bayeskern.diagnostics.plots import plot_trace
+
+        if ax is not None:
+            raise TypeError(f"{type(self).__name__}.plot draws a grid of panels and takes no ax; "
+                            "use bayeskern.diagnostics.plot_trace(fit, ...) for its options")
+        return plot_trace(self, var_names=var_names, **kwargs)
+
     # ------------------------------------------------------------ predict
     def predict(self, model=None, *args, num_draws: int | None = None, seed: int = 0, return_sites=None,
                 prior_sites=(), **kwargs):
@@ -335,8 +354,8 @@ class Fit:
             )
 
     # ------------------------------------------------------- save / load
-    def save(self, path: str | os.PathLike) -> None:
-        """Write the fit to a netCDF-4 file (the ArviZ DataTree, h5netcdf engine).
+    def save(self, path: str | os.PathLike) -> str:
+        """Write the fit to a netCDF-4 file (the ArviZ DataTree, h5netcdf engine); returns the path.
 
         The file holds posterior draws, sample stats, observed data, the
         pointwise log likelihood (computed now when the model is at hand),
@@ -350,32 +369,61 @@ class Fit:
         state = {}
         if self.losses is not None:
             state["losses"] = xr.DataArray(self.losses, dims=[f"{_ATTR_PREFIX}step"])
+        # subclasses' own attributes (a CoxFit's grid, events, counts): packed arrays in the state group
+        arrays: dict[str, np.ndarray] = {}
+        extra = {k: pack(v, arrays, where=f"{type(self).__name__}.{k}") for k, v in self._extra_state().items()}
+        for k, v in arrays.items():
+            state[f"{_ATTR_PREFIX}{k}"] = xr.DataArray(v, dims=[f"{_ATTR_PREFIX}{k}_{i}" for i in range(v.ndim)])
         dt[_STATE_GROUP] = xr.DataTree(xr.Dataset(state))
         saveable = {k: v for k, v in self.extras.items() if isinstance(v, (str, int, float, bool))}
         dt.attrs.update(
             {
+                f"{_ATTR_PREFIX}class": f"{type(self).__module__}:{type(self).__qualname__}",
                 f"{_ATTR_PREFIX}method": self.method,
                 f"{_ATTR_PREFIX}dims": json.dumps(self.dims),
                 f"{_ATTR_PREFIX}extras": json.dumps(saveable),
+                f"{_ATTR_PREFIX}state": json.dumps(extra),
             }
         )
         dt.to_netcdf(os.fspath(path), engine="h5netcdf")
+        return os.fspath(path)
+
+    def _extra_state(self) -> dict[str, Any]:
+        """Attributes a subclass adds to :class:`Fit` that :meth:`save` must keep (default: none)."""
+        return {}
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Fit":
-        """Read a fit written by :meth:`save`. The result has ``model=None``."""
-        import arviz as az
+        """Read a fit written by :meth:`save` (as its own class: a saved ``CoxFit`` loads as one).
 
+        The result has ``model=None``.
+
+        Raises:
+            FileNotFoundError: no file at ``path``.
+            ValueError: the file is not a fit written by ``save`` (an optimiser's or an
+                integral's ``.npz`` archive is named: read those with ``bayeskern.load``).
+        """
         # Refuse a missing file or a non-HDF5 one here, naming the path, before h5py's "file signature not found".
         if not os.path.isfile(os.fspath(path)):
-            raise FileNotFoundError(f"Fit.load: no file at {os.fspath(path)!r} (expected a fit written by Fit.save)")
+            raise FileNotFoundError(f"{cls.__name__}.load: no file at {os.fspath(path)!r} "
+                                    f"(expected a fit written by {cls.__name__}.save)")
         with open(os.fspath(path), "rb") as fh:
             magic = fh.read(8)
         if magic != b"\x89HDF\r\n\x1a\n":
-            hint = " (it is a zip/.npz archive: an optimiser from Optimizer.save? use Optimizer.load)" \
-                if magic[:4] == b"PK\x03\x04" else ""
-            raise ValueError(f"Fit.load: {os.fspath(path)!r} is not a fit written by Fit.save: expected a "
-                             f"netCDF-4 (HDF5) file{hint}")
+            hint = ""
+            if magic[:4] == b"PK\x03\x04":
+                kind = saved_class_name(path)
+                hint = (f" (it holds a {kind}: use {kind}.load or bayeskern.load)" if kind else
+                        " (it is a zip/.npz archive)")
+            raise ValueError(f"{cls.__name__}.load: {os.fspath(path)!r} is not a fit written by Fit.save: "
+                             f"expected a netCDF-4 (HDF5) file{hint}")
+        return cls.load_netcdf(path, expected=cls)
+
+    @classmethod
+    def load_netcdf(cls, path: str | os.PathLike, expected: type = Result) -> "Fit":
+        """Read a fit's netCDF-4 file as the class it was saved from, which must be a subclass of ``expected``."""
+        import arviz as az
+
         dt = az.from_netcdf(os.fspath(path), engine="h5netcdf")
         try:
             dt.load()
@@ -387,9 +435,15 @@ class Fit:
 
             if f"{_ATTR_PREFIX}method" not in dt.attrs:
                 raise ValueError(f"{os.fspath(path)!r} was not written by Fit.save (no {_ATTR_PREFIX}method attribute)")
+            target = resolve_class(str(dt.attrs.get(f"{_ATTR_PREFIX}class", "bayeskern.infer.fit:Fit")))
+            if not issubclass(target, expected):
+                raise ValueError(f"{expected.__name__}.load: {os.fspath(path)!r} holds a {target.__name__}, "
+                                 f"not a {expected.__name__}; use {target.__name__}.load or bayeskern.load")
             state = group(_STATE_GROUP)
+            arrays = {k[len(_ATTR_PREFIX):]: v for k, v in state.items() if k.startswith(_ATTR_PREFIX)}
+            extra = json.loads(dt.attrs.get(f"{_ATTR_PREFIX}state", "{}"))
             ll = group("log_likelihood")
-            fit = cls(
+            fit = Fit(
                 group("posterior"),
                 method=str(dt.attrs[f"{_ATTR_PREFIX}method"]),
                 sample_stats=group("sample_stats"),
@@ -401,7 +455,13 @@ class Fit:
             )
         finally:
             dt.close()
-        return fit
+        if target is Fit:
+            return fit
+        out = object.__new__(target)
+        out.__dict__.update(fit.__dict__)
+        for k, v in extra.items():
+            setattr(out, k, unpack(v, arrays))
+        return out
 
     # ------------------------------------------------------------ display
     def _display_facts(self) -> dict[str, str]:

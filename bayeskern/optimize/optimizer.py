@@ -54,6 +54,7 @@ integers and integral floats accepted); ``2.5`` is refused, not truncated.
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from typing import NamedTuple
 
@@ -76,6 +77,7 @@ from bayeskern.optimize.acqf import (
 )
 from bayeskern.optimize.maximize import maximize_acquisition, raw_candidates
 from bayeskern.optimize.surrogate import GPSurrogate, pad_data
+from bayeskern.results import Result
 
 __all__ = ["ACQUISITIONS", "BOState", "Optimizer"]
 
@@ -116,8 +118,12 @@ class BOState(NamedTuple):
     key: jax.Array
 
 
-class Optimizer:
+class Optimizer(Result):
     """Ask/tell Bayesian optimiser over a box.
+
+    A :class:`~bayeskern.results.Result`: ``summary()`` (one row per told
+    evaluation), ``plot()`` (best value so far), ``save``/``load`` (it
+    continues exactly where the saved one stopped).
 
     Args:
         bounds: ``(d, 2)`` lower and upper bounds, lower < upper, finite.
@@ -429,24 +435,68 @@ class Optimizer:
     def _repr_html_(self) -> str:
         return html_table("Optimizer", dict(self._summary()))
 
+    # -- result protocol ---------------------------------------------------------
+    def summary(self):
+        """One row per told evaluation: inputs ``x0 .. x{d-1}``, ``y``, ``failed`` and ``best`` (best
+        successful ``y`` up to and including that row)."""
+        import pandas as pd
+
+        X, y, failed = (np.asarray(a) for a in self.state[:3])
+        table = pd.DataFrame(X.reshape(-1, self.d), columns=[f"x{j}" for j in range(self.d)])
+        table["y"] = y
+        table["failed"] = failed.astype(bool)
+        table["best"] = self._best_so_far(y, failed)
+        return table
+
+    def _best_so_far(self, y: np.ndarray, failed: np.ndarray) -> np.ndarray:
+        worst = np.inf if self.minimize else -np.inf
+        yy = np.where(failed.astype(bool), worst, y.astype(float))
+        best = np.minimum.accumulate(yy) if self.minimize else np.maximum.accumulate(yy)
+        return np.where(np.isinf(best), np.nan, best)
+
+    def plot(self, ax=None, **kwargs):
+        """Each evaluation's ``y`` (failed ones marked) and the best value so far; returns the ``Axes``.
+
+        ``kwargs`` go to ``Axes.plot`` for the best-so-far line.
+        """
+        import matplotlib.pyplot as plt
+
+        ax = plt.subplots(figsize=(5, 3))[1] if ax is None else ax
+        X, y, failed = (np.asarray(a) for a in self.state[:3])
+        failed = failed.astype(bool)
+        i = np.arange(1, y.size + 1)
+        ax.plot(i[~failed], y[~failed], "o", ms=3, color="C0", alpha=0.6, label="evaluation")
+        if failed.any():
+            ax.plot(i[failed], np.full(int(failed.sum()), np.nanmax(y[~failed]) if (~failed).any() else 0.0),
+                    "x", color="C3", label="failed")
+        ax.step(i, self._best_so_far(y, failed), where="post", **{"color": "k", "lw": 1.2, **kwargs},
+                label="best so far")
+        ax.set_xlabel("evaluation")
+        ax.set_ylabel("objective")
+        ax.legend(frameon=False)
+        return ax
+
     # -- persistence -----------------------------------------------------------
     def config(self) -> dict:
         return dict(bounds=self.bounds.tolist(), seed=self.seed, minimize=self.minimize,
                     acquisition=self.acquisition, inference=self.inference, surrogate=self.surrogate.config(),
                     num_initial=self.num_initial, failure_policy=self.failure_policy, **self.settings)
 
-    def save(self, path):
+    def save(self, path) -> str:
         """Write settings and state to ``path`` (``.npz``); returns the path."""
         st = self.state
-        np.savez(path, X=np.asarray(st.X), y=np.asarray(st.y), failed=np.asarray(st.failed),
+        meta = json.dumps({"format": 1, "class": f"{type(self).__module__}:{type(self).__qualname__}"})
+        path = os.fspath(path)
+        with open(path, "wb") as fh:  # a file handle keeps NumPy from appending ".npz" to the name
+            np.savez(fh, __bayeskern__=np.asarray(meta), X=np.asarray(st.X), y=np.asarray(st.y), failed=np.asarray(st.failed),
                  key=np.asarray(jax.random.key_data(st.key) if jnp.issubdtype(st.key.dtype, jax.dtypes.prng_key)
-                                else st.key), config=np.asarray(json.dumps(self.config())), pending=self.pending)
+                                else st.key), config=np.asarray(json.dumps(self.config())),
+                     pending=self.pending)
         return path
 
     @classmethod
     def load(cls, path) -> Optimizer:
         """Rebuild an optimiser saved by :meth:`save`; it continues exactly where the saved one stopped."""
-        import os
         import zipfile
 
         if not os.path.isfile(path):
@@ -456,6 +506,9 @@ class Optimizer:
                              "(expected a .npz archive; a fit from Fit.save is read by Fit.load)")
         with np.load(path, allow_pickle=False) as f:
             missing = sorted({"config", "X", "y", "failed", "key"} - set(f.files))
+            if "__bayeskern__" in f.files and "Optimizer" not in str(f["__bayeskern__"]):
+                raise ValueError(f"Optimizer.load: {os.fspath(path)!r} holds another kind of result; "
+                                 "read it with bayeskern.load")
             if missing:
                 raise ValueError(f"Optimizer.load: {os.fspath(path)!r} is a .npz archive but not an optimiser "
                                  f"saved by Optimizer.save (missing {missing})")

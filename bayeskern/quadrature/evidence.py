@@ -28,11 +28,13 @@ from bayeskern.quadrature.measures import Gaussian, Uniform
 from bayeskern.quadrature.posterior import IntegralPosterior
 from bayeskern.quadrature.qmc import sobol
 from bayeskern.quadrature.warped import wsabi_acquisition, wsabi_l
+from bayeskern.results import Result
 
 
-@dataclass
-class EvidenceResult:
-    """``log_evidence`` (log of the posterior mean of ``p(y)``), ``log_sd`` (sd of ``p(y)`` / its mean),
+@dataclass(repr=False)
+class EvidenceResult(Result):
+    """A :class:`~bayeskern.results.Result` (``summary()``, ``plot()``, ``save``/``load``):
+    ``log_evidence`` (log of the posterior mean of ``p(y)``), ``log_sd`` (sd of ``p(y)`` / its mean),
     the scaled integral's ``posterior``, the evaluation points ``X`` ``(n, D)`` and log likelihoods
     ``loglik`` ``(n,)``."""
 
@@ -43,6 +45,27 @@ class EvidenceResult:
     loglik: jax.Array
     measure: object
     sites: dict
+
+    def summary(self):
+        """One row ``log_evidence``: ``value``, ``relative_sd`` (sd of ``p(y)`` / its mean), ``evaluations``."""
+        import pandas as pd
+
+        return pd.DataFrame({"value": [float(self.log_evidence)], "relative_sd": [float(self.log_sd)],
+                             "evaluations": [int(self.X.shape[0])]}, index=["log_evidence"])
+
+    def plot(self, ax=None, **kwargs):
+        """Log likelihood at each evaluation in the order the design chose them, with the log evidence
+        as a line; returns the ``Axes``. ``kwargs`` go to ``Axes.plot``."""
+        import matplotlib.pyplot as plt
+
+        ax = plt.subplots(figsize=(5, 3))[1] if ax is None else ax
+        ll = np.asarray(self.loglik, dtype=float)
+        ax.plot(np.arange(1, ll.size + 1), ll, **{"marker": "o", "ms": 3, "lw": 0.8, **kwargs})
+        ax.axhline(float(self.log_evidence), color="k", lw=1, label=f"log evidence {float(self.log_evidence):.4g}")
+        ax.set_xlabel("evaluation")
+        ax.set_ylabel("log likelihood")
+        ax.legend(frameon=False)
+        return ax
 
     def _summary(self) -> list[tuple[str, str]]:
         return [("log_evidence", f"{self.log_evidence:.6g}"), ("relative sd", f"{self.log_sd:.3g}"),

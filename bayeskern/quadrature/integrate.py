@@ -23,13 +23,17 @@ from bayeskern.quadrature.posterior import (
 )
 from bayeskern.quadrature.qmc import monte_carlo, sobol
 from bayeskern.quadrature.thinning import kernel_thinning
+from bayeskern.results import Result
 
 DESIGNS = ("sobol", "mc", "herding", "thinning") + ACQUISITIONS
 
 
-@dataclass
-class BQResult:
+@dataclass(repr=False)
+class BQResult(Result):
     """Result of :func:`integrate`.
+
+    A :class:`~bayeskern.results.Result`: ``summary()``, ``plot()``,
+    ``save``/``load``, and ``to_arviz()`` when hyperparameters were sampled.
 
     Attributes:
         posterior: the integral's :class:`IntegralPosterior`.
@@ -56,6 +60,23 @@ class BQResult:
 
     def interval(self, prob: float = 0.95):
         return self.posterior.interval(prob)
+
+    def summary(self, prob: float = 0.95):
+        """The integral's row (see :meth:`IntegralPosterior.summary`) plus ``evaluations``."""
+        table = self.posterior.summary(prob)
+        table["evaluations"] = int(self.X.shape[0])
+        return table
+
+    def plot(self, ax=None, prob: float = 0.95, **kwargs):
+        """Posterior density of the integral (see :meth:`IntegralPosterior.plot`); returns the ``Axes``."""
+        return self.posterior.plot(ax=ax, prob=prob, **kwargs)
+
+    def to_arviz(self, **kwargs):
+        """The hyperparameter fit as an ArviZ ``DataTree`` (only when they were sampled by NUTS)."""
+        if self.fit is None:
+            raise ValueError("this BQResult holds no posterior draws (its kernel was fixed or fitted by MAP); "
+                             "integrate(..., hyper='nuts') samples the hyperparameters")
+        return self.fit.to_arviz(**kwargs)
 
     def _summary(self) -> list[tuple[str, str]]:
         n, d = (int(s) for s in self.X.shape)

@@ -30,14 +30,17 @@ from bayeskern.kernels import Kernel
 from bayeskern.linalg import cholesky
 from bayeskern.quadrature.embeddings import Embedding, embed
 from bayeskern.quadrature.measures import Measure
+from bayeskern.results import Result
 
 
 class VarianceClippedWarning(UserWarning):
     """Rounding made a posterior integral variance negative; it was clipped to zero."""
 
 
-class IntegralPosterior:
+class IntegralPosterior(Result):
     """Posterior over the integral: one Gaussian, or an equally weighted mixture of Gaussians.
+
+    A :class:`~bayeskern.results.Result`: ``summary()``, ``plot()``, ``save``/``load``.
 
     A mixture arises when kernel hyperparameters are marginalised by MCMC:
     each posterior draw of the hyperparameters gives a Gaussian ``N(means_s, variances_s)``.
@@ -129,6 +132,40 @@ class IntegralPosterior:
                 lo, hi = (mid, hi) if cdf(mid) < target else (lo, mid)
             out.append(0.5 * (lo + hi))
         return tuple(out)
+
+    # -- result protocol -------------------------------------------------------------
+    def summary(self, prob: float = 0.95):
+        """One row ``integral``: ``mean``, ``sd``, the central ``prob`` interval (``lower``, ``upper``),
+        ``components`` and ``clipped`` (variances clipped at zero)."""
+        import pandas as pd
+
+        lo, hi = self.interval(prob)
+        return pd.DataFrame({"mean": [float(self.mean)], "sd": [float(self.sd)], "lower": [lo], "upper": [hi],
+                             "components": [self.num_components], "clipped": [int(self.clipped)]},
+                            index=["integral"])
+
+    def plot(self, ax=None, prob: float = 0.95, label: str = "integral", **kwargs):
+        """Posterior density of the integral with its central ``prob`` interval shaded; returns the ``Axes``.
+
+        ``kwargs`` go to ``Axes.plot`` for the density line.
+        """
+        import matplotlib.pyplot as plt
+
+        ax = plt.subplots(figsize=(5, 3))[1] if ax is None else ax
+        lo, hi = self.interval(prob)
+        width = max(hi - lo, 1e-12 * max(1.0, abs(float(self.mean))))
+        t = np.linspace(lo - 0.6 * width, hi + 0.6 * width, 400)
+        means = np.asarray(self.means, dtype=float)[:, None]
+        sds = np.sqrt(np.maximum(np.asarray(self.variances, dtype=float), np.finfo(float).tiny))[:, None]
+        density = np.mean(np.exp(-0.5 * ((t - means) / sds) ** 2) / (sds * np.sqrt(2 * np.pi)), axis=0)
+        ax.plot(t, density, **{"color": "C0", **kwargs})
+        inside = (t >= lo) & (t <= hi)
+        ax.fill_between(t[inside], density[inside], alpha=0.3, color="C0", label=f"{prob:.0%} interval")
+        ax.axvline(float(self.mean), color="k", lw=1, label="mean")
+        ax.set_xlabel(label)
+        ax.set_ylabel("posterior density")
+        ax.legend(frameon=False)
+        return ax
 
     def _summary(self) -> list[tuple[str, str]]:
         rows = [("mean", f"{float(self.mean):.6g}"), ("sd", f"{float(self.sd):.3g}")]

@@ -33,6 +33,7 @@ from bayeskern.gp.svgp.quadrature import (
     predictive_moments,
 )
 from bayeskern.kernels import Kernel
+from bayeskern.results import Result
 
 
 class SVGPPrediction(NamedTuple):
@@ -51,8 +52,14 @@ class SVGPPrediction(NamedTuple):
     y_var: jax.Array | None
 
 
-class SVGPFit:
+class SVGPFit(Result):
     """Result of :func:`fit_svgp`.
+
+    A :class:`~bayeskern.results.Result`: ``summary()`` (the fitted
+    hyperparameters), ``plot()`` (the ELBO trace), ``save``/``load``. The
+    likelihood and mean functions are code and are not saved: pass them to
+    ``SVGPFit.load(path, likelihood=..., mean=...)`` to predict again (the
+    fitted kernel is saved).
 
     Attributes:
         params: every fitted parameter by site name (constrained values):
@@ -83,10 +90,65 @@ class SVGPFit:
         self.q_loc = params[f"{name}_q_loc"]
         self.q_scale_tril = params[f"{name}_q_scale_tril"]
         self.kernel = self._with_params(kernel_fn)
+        self._attach()
 
-        self._gaussian = self._with_params(
-            lambda: _gaussian_noise_scale(likelihood, jnp.zeros((2,), self.q_loc.dtype))) is not None
+    _not_saved = ("_kernel_fn", "_likelihood", "_mean", "_gaussian", "_jitted")
+
+    def _attach(self) -> None:
+        """Derived state that needs the likelihood (recomputed after :meth:`load`)."""
+        self._gaussian = self._likelihood is not None and self._with_params(
+            lambda: _gaussian_noise_scale(self._likelihood, jnp.zeros((2,), self.q_loc.dtype))) is not None
         self._jitted = jax.jit(self._evaluate, static_argnums=0)
+
+    @classmethod
+    def load(cls, path, *, likelihood: Callable | None = None, mean=None) -> SVGPFit:
+        """Read a fit written by :meth:`save`; ``likelihood`` (and ``mean``, if the fit had one) are the
+        functions the fit was made with, needed by :meth:`predict` and :meth:`log_predictive_density`.
+
+        Example::
+
+            fit.save("svgp.npz")
+            again = SVGPFit.load("svgp.npz", likelihood=lambda f: dist.Bernoulli(logits=f))
+        """
+        obj = super().load(path)
+        if not isinstance(obj, SVGPFit):
+            raise ValueError(f"SVGPFit.load: {path!r} holds a {type(obj).__name__}")
+        fitted = obj.kernel
+        obj._kernel_fn = lambda: fitted
+        obj._likelihood, obj._mean = likelihood, mean
+        obj._attach()
+        return obj
+
+    def _after_load(self) -> None:
+        # Result.load (or bayeskern.load) without a likelihood: the kernel is known, predictions are not
+        fitted = self.kernel
+        self._kernel_fn = lambda: fitted
+        self._attach()
+
+    def summary(self):
+        """Fitted hyperparameters (one row each, ``value``; vectors by index) and the final ``elbo``."""
+        import pandas as pd
+
+        rows = {}
+        for k, v in self.hyperparameters.items():
+            a = np.asarray(v, dtype=float)
+            if a.ndim == 0:
+                rows[k] = float(a)
+            else:
+                rows.update({f"{k}[{','.join(map(str, i))}]": float(x) for i, x in np.ndenumerate(a)})
+        rows["elbo"] = float(np.asarray(self.elbo)[-1])
+        return pd.DataFrame({"value": list(rows.values())}, index=list(rows))
+
+    def plot(self, ax=None, **kwargs):
+        """The ELBO estimate per optimisation step; returns the ``Axes`` (``kwargs`` go to ``Axes.plot``)."""
+        import matplotlib.pyplot as plt
+
+        ax = plt.subplots(figsize=(5, 3))[1] if ax is None else ax
+        elbo = np.asarray(self.elbo, dtype=float)
+        ax.plot(np.arange(elbo.size), elbo, **{"lw": 0.8, **kwargs})
+        ax.set_xlabel("step")
+        ax.set_ylabel("ELBO (minibatch estimate)")
+        return ax
 
     def _with_params(self, fn, *args):
         return handlers.substitute(fn, data=self.params)(*args)
@@ -125,8 +187,14 @@ class SVGPFit:
             out.append(self._jitted(what, self.params, Xa[s:s + chunk_size], yc))
         return out
 
+    def _need_likelihood(self, what: str) -> None:
+        if self._likelihood is None:
+            raise ValueError(f"SVGPFit.{what}: this fit was loaded without its likelihood (code is not saved); "
+                             "load it with SVGPFit.load(path, likelihood=..., mean=...)")
+
     def predict(self, X_new, *, chunk_size: int = 4096) -> SVGPPrediction:
         """Moments of ``q(f(X_new))`` and of the predictive ``y`` (see :class:`SVGPPrediction`)."""
+        self._need_likelihood("predict")
         parts = self._chunks("moments", X_new, None, chunk_size)
         cols = [None if parts[0][i] is None else jnp.concatenate([p[i] for p in parts]) for i in range(4)]
         return SVGPPrediction(*cols)
@@ -137,10 +205,12 @@ class SVGPFit:
         Closed form for a Gaussian likelihood, Gauss–Hermite quadrature otherwise
         (see :func:`log_predictive_density`).
         """
+        self._need_likelihood("log_predictive_density")
         return jnp.concatenate(self._chunks("lpd", X_new, y_new, chunk_size))
 
     def full_elbo(self, X, y, *, chunk_size: int = 4096) -> float:
         """The ELBO on the whole data set ``(X, y)`` at the fitted parameters (no minibatch noise)."""
+        self._need_likelihood("full_elbo")
         ell = sum(float(v) for v in self._chunks("ell", X, y, chunk_size))
         if self.whiten:
             kl = kl_whitened(self.q_loc, self.q_scale_tril)
