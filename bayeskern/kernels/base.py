@@ -595,6 +595,7 @@ def summands(kernel: Kernel, target: Kernel | None = None) -> list[Summand]:
 # -- composite rules of the kernel capabilities ------------------------------------------------
 @state_space_form.register(Scaled)
 def _scaled_state_space(k: Scaled, J) -> StateSpaceModel:
+    """``c · k``: the model of ``k`` with ``Qc`` and ``Pinf`` scaled by ``c`` (same ``s`` states)."""
     m = state_space_form(k.kernel, J)
     c = real_array(k.scale)
     return dataclasses.replace(m, Qc=c * m.Qc, Pinf=c * m.Pinf)
@@ -602,6 +603,7 @@ def _scaled_state_space(k: Scaled, J) -> StateSpaceModel:
 
 @state_space_form.register(Sum)
 def _sum_state_space(k: Sum, J) -> StateSpaceModel:
+    """``k1 + k2``: independent states side by side (``s1 + s2``, block diagonal), ``H = [H1, H2]``."""
     a, b = state_space_form(k.k1, J), state_space_form(k.k2, J)
     return StateSpaceModel(
         F=block_diag(a.F, b.F), L=block_diag(a.L, b.L), Qc=block_diag(a.Qc, b.Qc),
@@ -611,6 +613,7 @@ def _sum_state_space(k: Sum, J) -> StateSpaceModel:
 
 @state_space_form.register(Product)
 def _product_state_space(k: Product, J) -> StateSpaceModel:
+    """``k1 · k2``: the Kronecker product state (``s1 · s2``); see ``state_space``."""
     a, b = state_space_form(k.k1, J), state_space_form(k.k2, J)
     F = jnp.kron(a.F, jnp.eye(b.state_dim)) + jnp.kron(jnp.eye(a.state_dim), b.F)
     P = jnp.kron(a.Pinf, b.Pinf)
@@ -626,26 +629,31 @@ refuse(state_space_form, Warped,
 
 @transition_matrix.register(Scaled)
 def _scaled_transition(k: Scaled, dt, J):
+    """``A(dt)`` ``(s, s)`` of ``k``: scaling changes no dynamics."""
     return transition_matrix(k.kernel, dt, J)
 
 
 @transition_matrix.register(Product)
 def _product_transition(k: Product, dt, J):
+    """``A1(dt) ⊗ A2(dt)`` ``(s1·s2, s1·s2)``."""
     return jnp.kron(transition_matrix(k.k1, dt, J), transition_matrix(k.k2, dt, J))
 
 
 @transition_matrix.register(Sum)
 def _sum_transition(k: Sum, dt, J):
+    """``blockdiag(A1(dt), A2(dt))`` ``(s1+s2, s1+s2)``."""
     return block_diag(transition_matrix(k.k1, dt, J), transition_matrix(k.k2, dt, J))
 
 
 @spectral_density.register(Sum)
 def _sum_spectral_density(k: Sum, omega):
+    """``S1(ω) + S2(ω)`` ``(m,)``."""
     return spectral_density(k.k1, omega) + spectral_density(k.k2, omega)
 
 
 @spectral_density.register(Scaled)
 def _scaled_spectral_density(k: Scaled, omega):
+    """``c · S(ω)`` ``(m,)``."""
     return k.scale * spectral_density(k.kernel, omega)
 
 
