@@ -40,6 +40,12 @@ def check_readme(ns: dict) -> None:
     np.testing.assert_allclose(np.interp(ns["X"][-3:], ns["X_new"], forecast), last, atol=1.0)
     # the single-hyperparameter prediction agrees with the mixture where the data are
     np.testing.assert_allclose(ns["at_new"].mean[inside], ns["mean"][inside], atol=0.05)
+    # the saved fit comes back as a Fit with identical draws, and its plot has the two sites' panels
+    again = ns["again"]
+    assert type(again) is type(ns["fit"]) and again.model is None
+    for site, draws in ns["fit"].samples_by_chain.items():
+        np.testing.assert_array_equal(again.samples_by_chain[site], draws)
+    assert len(ns["fig"].axes) >= 2
 
 
 CHECKS = {"README.md": check_readme}
