@@ -20,9 +20,10 @@ from __future__ import annotations
 import numpy as np
 
 from bayeskern.cox.grid import bin_events
-from bayeskern.cox.models import FIELD_JITTER, cox_grid_model, resolve_kernel
+from bayeskern.cox.models import FIELD_JITTER, cox_grid_model, default_field_kernel
 from bayeskern.cox.windows import as_window
 from bayeskern.infer import Fit
+from bayeskern.priors import resolve_kernel
 
 __all__ = ["METHODS", "CoxFit", "fit", "laplace_grid_model"]
 
@@ -170,7 +171,7 @@ def laplace_grid_model(grid, counts, *, name: str = "f", obs_name: str = "counts
     if lname == "sigmoid" and params.get("max_rate") is None:
         params["max_rate"] = numpyro.sample(f"{name}_max_rate", dist.LogNormal(jnp.log(2.0 * base_rate), 1.0))
     lk = get_link(link, **params)
-    k = resolve_kernel(name, kernel, X, field)
+    k = resolve_kernel(kernel, name, X, default=default_field_kernel(field, X))
     if covariate_kernel is not None:
         k = additive_covariate_kernel(k, covariate_gp_kernel(name, covariate_kernel, Z, covariates), grid.dim)
         X = jnp.concatenate([jnp.asarray(X, Z.dtype), Z[obs_idx]], axis=1)
@@ -215,8 +216,10 @@ def fit(events, window, *, shape=None, kernel=None, link="log", method: str = "n
         events: event times ``(n,)`` (1-D) or points ``(n, 2)`` (2-D) or ``(n, 3)`` (space-time).
         window: ``(start, end)``; ``((x0, x1), (y0, y1))``; polygon vertices ``(k, 2)``; or a window object.
         shape: grid cells per axis (default 100 in 1-D, 32 x 32 in 2-D).
-        kernel: Kernel, kernel class (sampled with data-scaled priors), callable ``(name, X) -> Kernel``,
-            or None (Matern52 dense / ARD RBF Kronecker).
+        kernel: a :data:`~bayeskern.priors.KernelSpec`, as every model piece takes it: a Kernel
+            (fixed), a kernel class (sites ``{name}_<hyperparameter>`` with data-scaled priors) or a
+            callable ``(name, X) -> Kernel`` with ``X`` the cell centres ``(N, dim)``; or None for
+            :func:`~bayeskern.cox.models.default_field_kernel` (Matern52 dense / HSGP, ARD RBF Kronecker).
         link: ``"log"`` (LGCP), ``"softplus"``, ``"square"``, ``"sigmoid"`` or a Link.
         method: ``"nuts"``, ``"svi"`` or ``"laplace"``.
         field: ``"dense"``, ``"kronecker"`` or ``"hsgp"`` (default dense in 1-D, kronecker in 2-D), for

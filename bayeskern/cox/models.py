@@ -30,32 +30,30 @@ from bayeskern.cox.likelihood import cox_counts
 from bayeskern.cox.links import get_link
 from bayeskern.gp import latent
 from bayeskern.kernels import RBF, Kernel, Matern52, Sum, Warped
+from bayeskern.priors import KernelSpec, resolve_kernel, sample_kernel
 
 __all__ = ["FIELD_JITTER", "additive_covariate_kernel", "check_covariates", "covariate_kernel_sampler",
-           "cox_grid_model", "intensity_field", "lgcp_1d", "lgcp_2d", "resolve_kernel"]
+           "cox_grid_model", "default_field_kernel", "intensity_field", "lgcp_1d", "lgcp_2d"]
 
 #: Relative jitter of the field's Cholesky factors: a nugget of 1e-6 of the variance is far below
 #: any intensity resolution and keeps long-lengthscale kernels on fine grids factorisable under NUTS.
 FIELD_JITTER = 1e-6
 
 
-def resolve_kernel(name: str, kernel, X, method: str):
-    """The kernel for the field: a Kernel as is; a kernel class sampled with data-scaled priors; None -> default.
+def default_field_kernel(method: str, X) -> KernelSpec:
+    """Cox's default field kernel, as the ``default`` of :func:`~bayeskern.priors.resolve_kernel`.
 
-    The default is Matern52 (dense, HSGP) or RBF with one lengthscale per axis (Kronecker: it factors).
+    Matern52 for the dense and HSGP fields; RBF on a Kronecker field (it factors over the
+    grid axes), with one lengthscale per axis for ``X`` ``(N, d)`` with ``d > 1``.
     """
-    if isinstance(kernel, Kernel):
-        return kernel
-    from bayeskern.priors import sample_kernel
+    if method != "kronecker":
+        return Matern52
+    return _ard_rbf if np.shape(X)[1] > 1 else RBF
 
-    if kernel is None:
-        cls, ard = (RBF, np.shape(X)[1] > 1) if method == "kronecker" else (Matern52, False)
-        return sample_kernel(name, cls, X, ard=ard)
-    if isinstance(kernel, type) and issubclass(kernel, Kernel):
-        return sample_kernel(name, kernel, X)
-    if callable(kernel):  # user function sampling a kernel inside the model
-        return kernel(name, X)
-    raise ValueError(f"kernel must be a Kernel, a kernel class, a callable (name, X) -> Kernel, or None; got {kernel!r}")
+
+def _ard_rbf(prefix: str, X) -> Kernel:
+    """An ARD RBF with data-scaled priors (sites ``{prefix}_lengthscale`` ``(d,)``, ``{prefix}_variance``)."""
+    return sample_kernel(prefix, RBF, X, ard=True)
 
 
 # ------------------------------------------------------------------ covariates
@@ -155,7 +153,7 @@ def covariate_gp_kernel(name: str, covariate_kernel, Z, covariates):
                              "data-scaled priors; inside a traced model pass "
                              "covariate_kernel_sampler(cls, covariates) instead")
         Z = np.asarray(covariates, dtype=float).reshape(Z.shape)
-    return resolve_kernel(f"{name}_cov", covariate_kernel, Z, "dense")
+    return resolve_kernel(covariate_kernel, f"{name}_cov", Z, argname="covariate_kernel")
 
 
 def linear_covariate_term(name: str, Z):
@@ -174,7 +172,9 @@ def intensity_field(name: str, grid, *, kernel=None, link="log", method: str = "
     Args:
         name: site-name prefix.
         grid: a :class:`~bayeskern.cox.grid.Grid` with ``N = grid.size`` cells.
-        kernel: Kernel, kernel class, callable ``(name, X) -> Kernel`` or None (see :func:`resolve_kernel`).
+        kernel: a :data:`~bayeskern.priors.KernelSpec` (Kernel, kernel class sampled as
+            ``{name}_<hyperparameter>``, or callable ``(name, X) -> Kernel``; see
+            :func:`~bayeskern.priors.resolve_kernel`) or None for :func:`default_field_kernel`.
         link: link name or :class:`~bayeskern.cox.links.Link`.
         method: field representation ``"dense"``, ``"kronecker"`` or ``"hsgp"``.
         covariates: ``(N,)`` or ``(N, p)`` covariate surfaces at the cells, finite in every cell
@@ -203,7 +203,7 @@ def intensity_field(name: str, grid, *, kernel=None, link="log", method: str = "
         params["max_rate"] = numpyro.sample(f"{name}_max_rate", dist.LogNormal(jnp.log(2.0 * base_rate), 1.0))
     lk = get_link(link, **params)
     X = grid.centres
-    k = resolve_kernel(name, kernel, X, method)
+    k = resolve_kernel(kernel, name, X, default=default_field_kernel(method, X))
     centre = 0.0 if lname == "sigmoid" else lk.inverse(base_rate)
     scale = 2.0 if lname in ("log", "sigmoid") else jnp.maximum(1.0, jnp.abs(centre))
     mu = numpyro.sample(f"{name}_mean", dist.Normal(centre, scale))

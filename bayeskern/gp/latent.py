@@ -7,11 +7,11 @@ import numpyro
 import numpyro.distributions as dist
 
 from bayeskern._checks import as_inputs
-from bayeskern.kernels import Kernel
 from bayeskern.linalg import cholesky, default_jitter
+from bayeskern.priors import KernelSpec, resolve_kernel
 
 
-def latent(name: str, kernel: Kernel, X, *, mean=None, whitened: bool = True, jitter: float | None = None):
+def latent(name: str, kernel: KernelSpec, X, *, mean=None, whitened: bool = True, jitter: float | None = None):
     """Sample a latent function ``f ~ GP(mean, kernel)`` at ``X`` and return ``f`` ``(n,)``.
 
     Whitened (non-centred, the default): a site ``f"{name}_z"`` with
@@ -22,7 +22,11 @@ def latent(name: str, kernel: Kernel, X, *, mean=None, whitened: bool = True, ji
 
     Args:
         name: site name (the user's, never hard-coded).
-        kernel: covariance function.
+        kernel: a :data:`~bayeskern.priors.KernelSpec`: a Kernel (fixed, or built from
+            hyperparameters sampled earlier), a kernel class (its hyperparameters become the sites
+            ``f"{name}_<hyperparameter>"`` with data-scaled lengthscale priors from ``X`` and
+            ``LogNormal(0, 1)`` variance, see :func:`~bayeskern.priors.resolve_kernel`) or a
+            callable ``(name, X) -> Kernel``.
         X: inputs ``(n,)`` or ``(n, d)``.
         mean: ``None``, a scalar, an ``(n,)`` array or a callable ``mean(X)``.
         whitened: non-centred parametrisation.
@@ -34,7 +38,7 @@ def latent(name: str, kernel: Kernel, X, *, mean=None, whitened: bool = True, ji
     Xa = as_inputs(X, "X")
     n = Xa.shape[0]
     loc = resolve_mean(mean, X, n)
-    K = kernel(Xa)
+    K = resolve_kernel(kernel, name, X)(Xa)
     rel = default_jitter(K.dtype) if jitter is None else float(jitter)
     # Concrete matrices escalate or raise (never NaN); under NUTS a non-PD draw is rejected.
     L = cholesky(K, jitter=rel, name=f"{name} kernel matrix")

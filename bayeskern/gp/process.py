@@ -15,6 +15,7 @@ from bayeskern._display import call_repr, html_table, shape_str, short
 from bayeskern.kernels import Kernel
 from bayeskern.linalg import cholesky
 from bayeskern.linalg.triangular import cho_solve
+from bayeskern.priors import KernelSpecError
 
 
 class GaussianProcess(Distribution):
@@ -24,7 +25,11 @@ class GaussianProcess(Distribution):
     ``numpyro.sample("y", GaussianProcess(k, X, noise=s2), obs=y)``.
 
     Args:
-        kernel: a ``bayeskern.kernels.Kernel``.
+        kernel: a ``bayeskern.kernels.Kernel`` instance. A distribution's parameters are
+            values, so unlike the model pieces (``latent``, ``laplace_marginal``, ``cox.fit``,
+            which take any :data:`~bayeskern.priors.KernelSpec`) it takes no kernel class or
+            callable: sample the kernel first, ``k = bk.priors.resolve_kernel(Matern52, "f", X, y)``
+            (sites ``f_lengthscale``, ``f_variance``), then ``GaussianProcess(k, X, ...)``.
         X: inputs ``(n,)`` or ``(n, d)``.
         noise: observation-noise variance, scalar or ``(n,)`` (heteroscedastic);
             ``None`` for noise-free observations.
@@ -75,7 +80,12 @@ class GaussianProcess(Distribution):
         from bayeskern.gp import backends
 
         if not isinstance(kernel, Kernel):
-            raise ValueError(f"kernel must be a bayeskern Kernel, got {type(kernel).__name__}")
+            raise KernelSpecError(
+                f"GaussianProcess: kernel must be a bayeskern Kernel instance (a distribution takes values), got "
+                f"{getattr(kernel, '__name__', type(kernel).__name__)}; for a kernel class or a callable "
+                "(prefix, X) -> Kernel, sample it first with bk.priors.resolve_kernel(kernel, prefix, X, y) "
+                "inside the model, or use a model piece that takes any kernel spec (bk.gp.latent, "
+                "bk.gp.laplace_marginal)")
         self.kernel = kernel
         self.X = as_inputs(X, "X", nonempty=True)
         # Host copy of concrete inputs: inside jit even constants become tracers, and

@@ -516,7 +516,7 @@ class Optimizer(Result):
             state = BOState(jnp.asarray(f["X"]), jnp.asarray(f["y"]), jnp.asarray(f["failed"]),
                             jnp.asarray(f["key"]))
             pending = np.asarray(f["pending"]) if "pending" in f.files else None
-        cfg["surrogate"] = GPSurrogate(**cfg["surrogate"])
+        cfg["surrogate"] = GPSurrogate.from_config(cfg["surrogate"])
         opt = cls(cfg.pop("bounds"), state=state, **cfg)
         if pending is not None:
             opt.pending = pending.reshape(-1, opt.d)

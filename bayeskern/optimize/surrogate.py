@@ -48,15 +48,17 @@ from numpyro import handlers
 from numpyro.infer.util import constrain_fn, potential_energy, unconstrain_fn
 
 from bayeskern.errors import ConvergenceWarning
-from bayeskern.kernels import RBF, Matern12, Matern32, Matern52
+from bayeskern.kernels import RBF, Kernel, Matern12, Matern32, Matern52
 from bayeskern.linalg import cholesky
 from bayeskern.linalg.triangular import cho_solve, whiten
 from bayeskern.optim import lbfgs_minimize
+from bayeskern.priors import KernelSpecError, kernel_spec_kind
 
 __all__ = ["KERNELS", "PRIORS", "GPCache", "GPSurrogate", "pad_data"]
 
 PRIORS = ("dimension_scaled", "saas")
-KERNELS = {"matern52": Matern52, "matern32": Matern32, "matern12": Matern12, "rbf": RBF}
+#: The kernel families the surrogate takes (stationary, one ARD lengthscale per dimension).
+KERNELS = (Matern52, Matern32, Matern12, RBF)
 
 
 def pad_data(X, y, pad_to: int):
@@ -96,7 +98,14 @@ class GPSurrogate:
     """A GP surrogate (ARD stationary kernel) with MAP or NUTS hyperparameters.
 
     Args:
-        kernel: ``"matern52"`` (default), ``"matern32"``, ``"matern12"`` or ``"rbf"``.
+        kernel: the kernel family, a class from :data:`KERNELS`: ``Matern52`` (default),
+            ``Matern32``, ``Matern12`` or ``RBF`` (``bk.kernels.*``). This is the class form of
+            :data:`~bayeskern.priors.KernelSpec`; its hyperparameters are sampled under
+            ``prefix`` with the surrogate's own BO priors (``prior``), not the data-scaled
+            defaults, since the surrogate lives in the unit cube with standardised outputs.
+            An instance (fixed hyperparameters) or a callable is refused: the surrogate's
+            caches, MAP fit and pathwise draws are built on the family's ARD lengthscale
+            and variance. Strings (``"matern52"``) are refused with the class to pass.
         prior: ``"dimension_scaled"`` (default) or ``"saas"``.
         prefix: site-name prefix of the NumPyro model.
         noise_floor: lower bound on the noise variance (standardised units).
@@ -104,10 +113,16 @@ class GPSurrogate:
             instead of a sampled ``{prefix}_noise``; None (default) learns it.
     """
 
-    def __init__(self, kernel: str = "matern52", prior: str = "dimension_scaled", prefix: str = "gp",
+    def __init__(self, kernel: type[Kernel] = Matern52, prior: str = "dimension_scaled", prefix: str = "gp",
                  noise_floor: float = 1e-6, noise: float | None = None):
+        names = ", ".join(f"bk.kernels.{c.__name__}" for c in KERNELS)
+        if kernel_spec_kind(kernel, "kernel") != "class":
+            raise KernelSpecError(f"GPSurrogate: kernel must be a kernel class ({names}), got "
+                                  f"{type(kernel).__name__}: the surrogate samples the family's ARD "
+                                  "lengthscales and variance with its BO priors (prior=), so an instance or "
+                                  "a callable cannot be used")
         if kernel not in KERNELS:
-            raise ValueError(f"kernel must be one of {sorted(KERNELS)}, got {kernel!r}")
+            raise ValueError(f"GPSurrogate: kernel must be one of {names}, got {kernel.__name__}")
         if prior not in PRIORS:
             raise ValueError(f"prior must be one of {PRIORS}, got {prior!r}")
         if not (isinstance(prefix, str) and prefix):
@@ -116,7 +131,7 @@ class GPSurrogate:
             raise ValueError(f"noise_floor must be positive, got {noise_floor}")
         if noise is not None and not noise > 0:
             raise ValueError(f"noise must be a positive variance or None, got {noise}")
-        self.kernel_name, self.prior, self.prefix, self.noise_floor = kernel, prior, prefix, float(noise_floor)
+        self.kernel_family, self.prior, self.prefix, self.noise_floor = kernel, prior, prefix, float(noise_floor)
         self.noise = None if noise is None else float(noise)
 
     def __eq__(self, other):
@@ -127,8 +142,21 @@ class GPSurrogate:
         return hash(tuple(sorted(self.config().items())))
 
     def config(self) -> dict:
-        return {"kernel": self.kernel_name, "prior": self.prior, "prefix": self.prefix,
+        """The settings as JSON values (the kernel family by its class name, e.g. ``"Matern52"``)."""
+        return {"kernel": self.kernel_family.__name__, "prior": self.prior, "prefix": self.prefix,
                 "noise_floor": self.noise_floor, "noise": self.noise}
+
+    @classmethod
+    def from_config(cls, config: dict) -> GPSurrogate:
+        """The surrogate :meth:`config` describes (the kernel's class name restored to the class)."""
+        cfg = dict(config)
+        by_name = {c.__name__.lower(): c for c in KERNELS}
+        name = str(cfg.get("kernel", "Matern52"))
+        if name.lower() not in by_name:
+            raise ValueError(f"GPSurrogate.from_config: unknown kernel {name!r}; "
+                             f"known: {[c.__name__ for c in KERNELS]}")
+        cfg["kernel"] = by_name[name.lower()]
+        return cls(**cfg)
 
     def _site(self, name):
         return f"{self.prefix}_{name}"
@@ -157,7 +185,7 @@ class GPSurrogate:
         numpyro.sample("y", dist.MultivariateNormal(loc, scale_tril=L), obs=y)
 
     def kernel(self, lengthscale, variance):
-        return KERNELS[self.kernel_name](lengthscale=lengthscale, variance=variance)
+        return self.kernel_family(lengthscale=lengthscale, variance=variance)
 
     def _masked_cov(self, ls, var, noise, X, mask):
         m = mask.astype(X.dtype)

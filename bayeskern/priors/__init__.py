@@ -4,6 +4,9 @@
   hyperparameter of a kernel family as a site ``f"{prefix}_{name}"`` and
   returns the built kernel; each hyperparameter may be fixed, given a prior,
   or left to a data-scaled default.
+* :func:`resolve_kernel` turns a :data:`KernelSpec` (a Kernel instance, a kernel
+  class or a callable ``(prefix, X) -> Kernel``) into a kernel inside a model:
+  the one way every bayeskern model piece takes a kernel.
 * :func:`default_prior` / :func:`default_priors` return the defaults for
   inspection (or to build outside ``jit``); :func:`describe_default_priors`
   prints the table and :mod:`bayeskern.priors.defaults` gives the reasoning.
@@ -40,9 +43,11 @@ from bayeskern.priors.shortcuts import (
     sample_spectral_mixture,
     sample_white,
 )
+from bayeskern.priors.spec import KERNEL_SPEC_FORMS, KernelSpec, KernelSpecError, kernel_spec_kind, resolve_kernel
 
 __all__ = [
     "sample_kernel",
+    "resolve_kernel", "KernelSpec", "KernelSpecError", "kernel_spec_kind", "KERNEL_SPEC_FORMS",
     "sample_rbf", "sample_matern12", "sample_matern32", "sample_matern52", "sample_rational_quadratic",
     "sample_periodic", "sample_cosine", "sample_spectral_mixture", "sample_linear", "sample_polynomial",
     "sample_arc_cosine", "sample_constant", "sample_white",

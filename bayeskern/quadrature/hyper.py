@@ -21,9 +21,9 @@ from scipy.optimize import minimize
 
 from bayeskern._counts import as_count
 from bayeskern.errors import ConvergenceWarning
-from bayeskern.kernels import RBF, Constant
+from bayeskern.kernels import RBF, Constant, Kernel
 from bayeskern.optim import converged_by_decrement, converged_test
-from bayeskern.priors import default_priors
+from bayeskern.priors import KernelSpec, KernelSpecError, default_priors, kernel_spec_kind
 from bayeskern.quadrature.model import BQMarginal, offset_variance, tensor_form
 
 
@@ -46,9 +46,19 @@ def _neg_log_post(u, X, y, mask, priors, offset, noise, kernel_cls, tensor):
 _value_and_grad = jax.jit(jax.value_and_grad(_neg_log_post), static_argnames=("kernel_cls", "tensor"))
 
 
-def fit_kernel(X, y, kernel_cls=RBF, *, ard: bool = True, offset=None, noise=None, restarts: int = 3, seed: int = 0,
-               priors: dict | None = None, tensor: bool = True, max_iter: int = 200):
+def fit_kernel(X, y, kernel: KernelSpec = RBF, *, ard: bool = True, offset=None, noise=None, restarts: int = 3,
+               seed: int = 0, priors: dict | None = None, tensor: bool = True,
+               max_iter: int = 200) -> tuple[Kernel, dict]:
     """MAP kernel (including the constant-offset term) for evaluations ``y`` ``(n,)`` at ``X`` ``(n, d)``.
+
+    ``kernel`` is a :data:`~bayeskern.priors.KernelSpec` as every model piece takes it: a kernel
+    class (hyperparameters learned, the MAP below) or a Kernel instance (hyperparameters fixed:
+    returned as is, with no offset term and no values, ``(kernel, {})``). A callable
+    ``(prefix, X) -> Kernel`` is refused (``KernelSpecError``): this MAP is a jitted log
+    posterior over a family's hyperparameters, with the priors known up front and each mapped to
+    unconstrained space by its support, run by SciPy outside any NumPyro model, so there is
+    nowhere for a callable to sample its own sites; put it in a NumPyro model and use
+    ``bayeskern.infer.map_estimate`` instead.
 
     ``priors`` default to the generic ``bayeskern.priors`` defaults (what WSABI-L
     and ``evidence`` fit their square-root GP with); ``integrate`` passes
@@ -61,11 +71,29 @@ def fit_kernel(X, y, kernel_cls=RBF, *, ard: bool = True, offset=None, noise=Non
     library's convergence rule (:mod:`bayeskern.optim`) is kept, and a
     :class:`~bayeskern.errors.ConvergenceWarning` says when none did.
 
+    Args:
+        X, y: points ``(n, d)`` (or ``(n,)``) and evaluations ``(n,)``.
+        kernel: a kernel class (learned) or instance (fixed); default ``RBF``.
+        ard, offset, noise, restarts, seed, priors, tensor, max_iter: as above; ``priors`` maps each
+            hyperparameter name to a ``Distribution``.
+
     Returns:
-        ``(kernel, values)``: the fitted ``kernel_cls(...) + Constant(offset)`` (just
-        ``kernel_cls(...)`` when ``offset == 0``; in tensor form where that applies)
-        and the MAP hyperparameter values.
+        ``(kernel, values)``: the fitted ``kernel(...) + Constant(offset)`` (just
+        ``kernel(...)`` when ``offset == 0``; in tensor form where that applies)
+        and the MAP hyperparameter values ``{name: array}``.
+
+    Raises:
+        KernelSpecError: ``kernel`` is a callable or not a kernel spec.
     """
+    kind = kernel_spec_kind(kernel, "kernel")
+    if kind == "instance":
+        return kernel, {}
+    if kind == "callable":
+        raise KernelSpecError("fit_kernel: kernel must be a kernel class (learned) or a Kernel instance (fixed); "
+                              "a callable (prefix, X) -> Kernel samples its own sites inside a NumPyro model, "
+                              "which this MAP over a family's hyperparameters does not run: put it in a model "
+                              "and use bayeskern.infer.map_estimate")
+    kernel_cls = kernel
     restarts, max_iter = as_count(restarts, "restarts"), as_count(max_iter, "max_iter")
     X = np.asarray(X, dtype=float).reshape(len(X), -1)
     y = np.asarray(y, dtype=float)

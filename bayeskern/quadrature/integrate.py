@@ -12,6 +12,7 @@ from bayeskern._checks import as_observations
 from bayeskern._counts import as_count
 from bayeskern._display import html_table
 from bayeskern.kernels import Kernel
+from bayeskern.priors import KernelSpecError, kernel_spec_kind
 from bayeskern.quadrature.design import ACQUISITIONS, kernel_herding, select_batch
 from bayeskern.quadrature.hyper import fit_kernel
 from bayeskern.quadrature.measures import Measure
@@ -164,11 +165,16 @@ def integrate(
         measure: the integration measure.
         n: number of evaluations: an ``int`` (NumPy integers and integral floats such as ``1e3``
             are accepted; a non-integral value such as ``3.7`` is refused, never truncated).
-        kernel: a kernel family (hyperparameters learned per ``hyper``), a
-            kernel instance (hyperparameters fixed; a zero prior mean), or None:
+        kernel: a :data:`~bayeskern.priors.KernelSpec` as every model piece takes it: a kernel
+            class (hyperparameters learned per ``hyper``), a kernel instance (hyperparameters
+            fixed; a zero prior mean), or None:
             :func:`~bayeskern.quadrature.model.default_kernel` of the measure,
             Matérn 3/2 (a product over dimensions) on boxes and for empirical
             measures, RBF under a Gaussian measure (see there for why and what it costs).
+            A callable ``(prefix, X) -> Kernel`` is refused: the MAP fit (:func:`fit_kernel`)
+            and :func:`~bayeskern.quadrature.model.bq_model` learn a family's hyperparameters
+            under priors they know (the closed-form kernel means need the family too); for
+            your own priors pass the class with ``priors={hyperparameter: Distribution}``.
         design: ``"sobol"``, ``"mc"``, ``"herding"``, ``"thinning"`` (kernel thinning of an
             i.i.d. sample; these are fixed designs) or a
             sequential design by acquisition: ``"ivr"``, ``"us"``, ``"mi"``.
@@ -207,9 +213,13 @@ def integrate(
         num_warmup, num_samples = as_count(num_warmup, "num_warmup", minimum=0), as_count(num_samples, "num_samples")
         num_chains = as_count(num_chains, "num_chains")
     kernel = default_kernel(measure) if kernel is None else kernel
-    fixed = isinstance(kernel, Kernel)
-    if not fixed and not (isinstance(kernel, type) and issubclass(kernel, Kernel)):
-        raise ValueError(f"kernel must be a bayeskern kernel family or instance, got {kernel!r}")
+    kind = kernel_spec_kind(kernel, "kernel")
+    if kind == "callable":
+        raise KernelSpecError("integrate: kernel must be a kernel class (learned) or a Kernel instance (fixed); "
+                              "a callable (prefix, X) -> Kernel cannot be fitted by the BQ hyperparameter "
+                              "MAP/NUTS, which learn a kernel family under known priors; for your own priors "
+                              "pass the class with priors={hyperparameter: Distribution}")
+    fixed = kind == "instance"
     d = measure.dim
 
     def fit(X, y):

@@ -13,7 +13,7 @@ from numpyro.infer.util import log_density
 
 import bayeskern  # noqa: F401
 from bayeskern.gp import GaussianProcess
-from bayeskern.kernels import Matern52
+from bayeskern.kernels import Matern52, Periodic
 from bayeskern.optimize import GPSurrogate, maximize_acquisition
 from bayeskern.optimize.surrogate import pad_data
 
@@ -80,8 +80,12 @@ def test_saas_map_fit_shrinks_an_irrelevant_dimension():
 def test_bad_surrogate_settings():
     with pytest.raises(ValueError, match="prior"):
         GPSurrogate(prior="flat")
-    with pytest.raises(ValueError, match="kernel"):
-        GPSurrogate(kernel="cubic")
+    with pytest.raises(TypeError, match=r"bk\.kernels\.Matern52"):  # strings are refused with the class to pass
+        GPSurrogate(kernel="matern52")
+    with pytest.raises(TypeError, match="kernel class"):  # an instance: the surrogate learns the family's hypers
+        GPSurrogate(kernel=Matern52(lengthscale=0.3))
+    with pytest.raises(ValueError, match="kernel must be one of"):
+        GPSurrogate(kernel=Periodic)
 
 
 class _Concave:

@@ -57,8 +57,8 @@ from bayeskern.gp.laplace.newton import (
     posterior_covariance,
 )
 from bayeskern.gp.latent import resolve_mean
-from bayeskern.kernels import Kernel
 from bayeskern.linalg import add_jitter, default_jitter
+from bayeskern.priors import KernelSpec, resolve_kernel
 
 __all__ = ["AUTO_KRONECKER_MIN", "METHODS", "LaplaceMarginal", "laplace_marginal"]
 
@@ -214,7 +214,7 @@ METHODS = ("auto", "dense", "kronecker", "hsgp")
 AUTO_KRONECKER_MIN = 1024
 
 
-def laplace_marginal(name: str, kernel: Kernel, X, likelihood, obs, *, mean=None, offset=None,
+def laplace_marginal(name: str, kernel: KernelSpec, X, likelihood, obs, *, mean=None, offset=None,
                      jitter: float | None = None, max_iter: int = 100, tol: float = 1e-9,
                      obs_name: str | None = None, method: str = "auto", num_basis=None,
                      boundary_factor: float = 1.5, **options) -> LaplaceMarginal:
@@ -228,7 +228,14 @@ def laplace_marginal(name: str, kernel: Kernel, X, likelihood, obs, *, mean=None
 
     Args:
         name: the latent field's name (the user's; sites derive from it).
-        kernel: covariance function (hyperparameters may be sampled sites).
+        kernel: a :data:`~bayeskern.priors.KernelSpec`: a Kernel (hyperparameters fixed or sampled
+            earlier in the model), a kernel class (its hyperparameters become the sites
+            ``f"{name}_<hyperparameter>"``, with data-scaled lengthscale priors from ``X`` and a
+            ``LogNormal(0, 1)`` variance: ``obs`` are not on the latent scale; see
+            :func:`~bayeskern.priors.resolve_kernel`) or a callable ``(name, X) -> Kernel``.
+            :func:`predict_latent` takes the kernel as an instance or a function of the posterior
+            values; for a class, e.g. ``lambda v: Matern52(lengthscale=v["f_lengthscale"],
+            variance=v["f_variance"])`` with ``name="f"``.
         X: inputs ``(n,)`` or ``(n, d)``.
         likelihood: ``f (n,) -> numpyro Distribution`` with ``batch_shape (n,)``,
             factorised over observations: e.g. ``lambda f: dist.Poisson(jnp.exp(f))``,
@@ -295,6 +302,7 @@ def laplace_marginal(name: str, kernel: Kernel, X, likelihood, obs, *, mean=None
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if options and method not in ("kronecker", "auto"):
         raise ValueError(f"options {sorted(options)} apply to method='kronecker' only")
+    kernel = resolve_kernel(kernel, name, X)
     # Inside a trace (NUTS) jnp.asarray(X) is a tracer even for a NumPy X; the grid search needs values.
     Xc = Xa if is_concrete(Xa) or not is_concrete(X) else np.asarray(X, dtype=Xa.dtype)
     if method == "auto":
