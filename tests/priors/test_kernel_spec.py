@@ -10,6 +10,7 @@ from numpyro import handlers
 import bayeskern.kernels as K
 from bayeskern import cox, gp, optimize, quadrature
 from bayeskern.cox.fit import laplace_grid_model
+from bayeskern.infer import Fit
 from bayeskern.priors import KernelSpecError, default_prior, kernel_spec_kind, resolve_kernel
 
 X = np.linspace(0.0, 4.0, 9)[:, None]  # (9, 1), spacing 0.5, range 4
@@ -119,6 +120,24 @@ def test_gp_pieces_take_a_class_under_their_name():
     assert sorted(sample_sites(laplace_model, FAMILY)) == ["h_lengthscale", "h_variance"]
     assert sorted(sample_sites(laplace_model, my_kernel)) == ["h_ell"]
     assert sample_sites(laplace_model, FIXED) == {}
+
+
+def test_predict_latent_reads_a_class_from_the_pieces_sites():
+    counts = np.array([0, 1, 3, 2, 0, 1, 4, 2, 1])
+
+    def model(x, y):
+        gp.laplace_marginal("f", FAMILY, x, lambda f: dist.Poisson(jnp.exp(f)), y)
+
+    draws = {"f_lengthscale": np.array([[1.2, 0.7]]), "f_variance": np.array([[0.8, 1.5]])}
+    fit = Fit(draws, method="nuts", model=model, model_args=(X, counts), model_kwargs={})
+    Xn = np.array([[0.3], [2.5], [4.6]])
+    by_class = gp.predict_latent(fit, "f", Xn, X=X, kernel=FAMILY)
+    by_hand = gp.predict_latent(fit, "f", Xn, X=X, kernel=lambda v: K.Matern32(lengthscale=v["f_lengthscale"],
+                                                                                 variance=v["f_variance"]))
+    np.testing.assert_allclose(by_class.mean, by_hand.mean, rtol=1e-12)
+    np.testing.assert_allclose(by_class.var, by_hand.var, rtol=1e-12)
+    with pytest.raises(ValueError, match="f_alpha"):
+        gp.predict_latent(fit, "f", Xn, X=X, kernel=K.RationalQuadratic)
 
 
 def test_cox_models_take_a_callable():

@@ -233,9 +233,8 @@ def laplace_marginal(name: str, kernel: KernelSpec, X, likelihood, obs, *, mean=
             ``f"{name}_<hyperparameter>"``, with data-scaled lengthscale priors from ``X`` and a
             ``LogNormal(0, 1)`` variance: ``obs`` are not on the latent scale; see
             :func:`~bayeskern.priors.resolve_kernel`) or a callable ``(name, X) -> Kernel``.
-            :func:`predict_latent` takes the kernel as an instance or a function of the posterior
-            values; for a class, e.g. ``lambda v: Matern52(lengthscale=v["f_lengthscale"],
-            variance=v["f_variance"])`` with ``name="f"``.
+            Give :func:`predict_latent` the same instance or class (a callable there is a function
+            of the posterior values, e.g. ``lambda v: Matern52(lengthscale=v["f_ell"])``).
         X: inputs ``(n,)`` or ``(n, d)``.
         likelihood: ``f (n,) -> numpyro Distribution`` with ``batch_shape (n,)``,
             factorised over observations: e.g. ``lambda f: dist.Poisson(jnp.exp(f))``,

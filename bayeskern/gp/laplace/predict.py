@@ -59,6 +59,7 @@ from bayeskern.gp.laplace.predict_structured import (
 )
 from bayeskern.gp.laplace.structured import KroneckerLaplaceMarginal, LowRankLaplaceMarginal
 from bayeskern.kernels import Kernel
+from bayeskern.priors import kernel_spec_kind
 
 __all__ = ["LaplacePrediction", "latent_predictive", "predict_latent"]
 
@@ -168,8 +169,10 @@ def predict_latent(fit, name: str, X_new, *, X=None, kernel=None, mean=None, obs
         X: the training inputs ``(n,)`` or ``(n, d)`` the model passed to ``laplace_marginal``
             (same row order). Required for dense and Kronecker sites; optional (only checked) for HSGP.
         kernel: the model's kernel: a :class:`~bayeskern.kernels.Kernel` (fixed
-            hyperparameters) or a callable ``values -> Kernel``, where ``values``
-            maps every sample and deterministic site of the re-run model to its
+            hyperparameters), the kernel class the model gave ``laplace_marginal`` (its
+            hyperparameters are read from the sites ``f"{name}_<hyperparameter>"``, as
+            :func:`~bayeskern.priors.resolve_kernel` named them) or a callable ``values -> Kernel``,
+            where ``values`` maps every sample and deterministic site of the re-run model to its
             value for the draw (e.g. ``lambda v: Matern32(lengthscale=v["ls"], variance=v["var"])``).
             Checked on the first draw: ``kernel(X)`` must reproduce the site's covariance up
             to its jitter (Kronecker: see :func:`~bayeskern.gp.laplace.predict_structured.check_kron_site`).
@@ -214,6 +217,13 @@ def predict_latent(fit, name: str, X_new, *, X=None, kernel=None, mean=None, obs
     total = next(iter(samples.values())).shape[0]
 
     def kernel_of(values):
+        if isinstance(kernel, type) and kernel_spec_kind(kernel, "kernel") == "class":
+            missing = [f"{name}_{p}" for p in kernel._params if f"{name}_{p}" not in values]
+            if missing:
+                raise ValueError(f"kernel: the class {kernel.__name__} reads its hyperparameters from the sites "
+                                 f"{name}_<hyperparameter>; the model has no {missing} (pass a callable "
+                                 "values -> Kernel instead)")
+            return kernel(**{p: values[f"{name}_{p}"] for p in kernel._params})
         k = kernel if isinstance(kernel, Kernel) else kernel(values)
         if not isinstance(k, Kernel):
             raise ValueError(f"kernel(values) must return a Kernel, got {type(k).__name__}")
