@@ -131,7 +131,8 @@ class GPSurrogate:
             raise ValueError(f"noise_floor must be positive, got {noise_floor}")
         if noise is not None and not noise > 0:
             raise ValueError(f"noise must be a positive variance or None, got {noise}")
-        self.kernel_family, self.prior, self.prefix, self.noise_floor = kernel, prior, prefix, float(noise_floor)
+        # The family is kept by name: the surrogate is saved with the optimiser as plain data.
+        self.kernel_name, self.prior, self.prefix, self.noise_floor = kernel.__name__, prior, prefix, float(noise_floor)
         self.noise = None if noise is None else float(noise)
 
     def __eq__(self, other):
@@ -143,8 +144,13 @@ class GPSurrogate:
 
     def config(self) -> dict:
         """The settings as JSON values (the kernel family by its class name, e.g. ``"Matern52"``)."""
-        return {"kernel": self.kernel_family.__name__, "prior": self.prior, "prefix": self.prefix,
+        return {"kernel": self.kernel_name, "prior": self.prior, "prefix": self.prefix,
                 "noise_floor": self.noise_floor, "noise": self.noise}
+
+    @property
+    def kernel_family(self) -> type[Kernel]:
+        """The kernel class (one of :data:`KERNELS`)."""
+        return next(c for c in KERNELS if c.__name__ == self.kernel_name)
 
     @classmethod
     def from_config(cls, config: dict) -> GPSurrogate:
