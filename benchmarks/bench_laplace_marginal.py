@@ -38,7 +38,7 @@ import numpy as np
 import numpyro.distributions as dist
 
 import bayeskern  # noqa: F401
-from bayeskern.gp.laplace.marginal import LaplaceMarginal
+from bayeskern.gp.laplace.distributions import LaplaceMarginal
 from bayeskern.kernels import Matern32
 
 BASELINE_STEPS = 12

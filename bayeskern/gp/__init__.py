@@ -1,7 +1,8 @@
 """Gaussian-process model pieces for NumPyro."""
 
+from bayeskern.gp.laplace.distributions import LaplaceMarginal
 from bayeskern.gp.laplace.draws import sample_latent
-from bayeskern.gp.laplace.marginal import LaplaceMarginal, laplace_marginal
+from bayeskern.gp.laplace.marginal import laplace_marginal
 from bayeskern.gp.laplace.predict import LaplacePrediction, latent_predictive, predict_latent
 from bayeskern.gp.latent import latent
 from bayeskern.gp.posterior import ConditionedGP, GPPosterior

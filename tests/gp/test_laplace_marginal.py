@@ -15,8 +15,9 @@ from scipy.special import expit
 
 import bayeskern  # noqa: F401
 from bayeskern.gp import GaussianProcess
+from bayeskern.gp.laplace.distributions import LaplaceMarginal
 from bayeskern.gp.laplace.draws import sample_latent
-from bayeskern.gp.laplace.marginal import LaplaceMarginal, laplace_marginal
+from bayeskern.gp.laplace.marginal import laplace_marginal
 from bayeskern.kernels import Matern32
 
 N = 14

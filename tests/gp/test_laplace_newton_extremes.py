@@ -24,7 +24,7 @@ import scipy.special
 
 from bayeskern.datasets import load_coal_mining
 from bayeskern.errors import ConvergenceError, ConvergenceWarning
-from bayeskern.gp.laplace.marginal import LaplaceMarginal
+from bayeskern.gp.laplace.distributions import LaplaceMarginal
 from bayeskern.gp.laplace.newton import (
     compiled_log_marginal,
     derivatives,

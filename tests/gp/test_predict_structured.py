@@ -18,13 +18,13 @@ from numpyro import handlers
 
 import bayeskern  # noqa: F401
 from bayeskern.features.hsgp import HSGPBoundaryWarning
-from bayeskern.gp.laplace.draws import sample_latent
-from bayeskern.gp.laplace.marginal import laplace_marginal
-from bayeskern.gp.laplace.predict import predict_latent
-from bayeskern.gp.laplace.structured import (
+from bayeskern.gp.laplace.distributions import (
     KroneckerLaplaceMarginal,
     LowRankLaplaceMarginal,
 )
+from bayeskern.gp.laplace.draws import sample_latent
+from bayeskern.gp.laplace.marginal import laplace_marginal
+from bayeskern.gp.laplace.predict import predict_latent
 from bayeskern.infer import Fit
 from bayeskern.kernels import RBF, Matern32
 

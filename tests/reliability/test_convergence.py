@@ -18,8 +18,9 @@ from numpyro.handlers import seed, trace
 
 import bayeskern  # noqa: F401  (x64)
 from bayeskern.errors import ConvergenceError, ConvergenceWarning
+from bayeskern.gp.laplace.distributions import LaplaceMarginal
 from bayeskern.gp.laplace.kronecker import KronLaplaceOptions, kron_log_marginal
-from bayeskern.gp.laplace.marginal import LaplaceMarginal, laplace_marginal
+from bayeskern.gp.laplace.marginal import laplace_marginal
 from bayeskern.gp.laplace.newton import find_mode
 from bayeskern.kernels import Matern32
 from bayeskern.linalg import add_jitter, default_jitter

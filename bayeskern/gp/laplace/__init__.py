@@ -12,9 +12,9 @@ The modules, from the bottom up:
 - :mod:`~bayeskern.gp.laplace.kron_logdet`, :mod:`~bayeskern.gp.laplace.kronecker`: the same on a
   full Cartesian grid with a Kronecker prior (CG Newton, stochastic-Lanczos or Fiedler log det).
 - :mod:`~bayeskern.gp.laplace.correction`: NUTS correction of Laplace latent draws.
-- :mod:`~bayeskern.gp.laplace.marginal`: :func:`laplace_marginal`, the NumPyro site, and
-  :class:`LaplaceMarginal`, its dense distribution.
-- :mod:`~bayeskern.gp.laplace.structured`: the Kronecker and low-rank distributions.
+- :mod:`~bayeskern.gp.laplace.distributions`: the site's distributions, :class:`LaplaceMarginal` (dense)
+  and its Kronecker and low-rank subclasses.
+- :mod:`~bayeskern.gp.laplace.marginal`: :func:`laplace_marginal`, the NumPyro site (picks the structure).
 - :mod:`~bayeskern.gp.laplace.predict_structured`, :mod:`~bayeskern.gp.laplace.predict`: prediction
   at new inputs.
 - :mod:`~bayeskern.gp.laplace.draws`: :func:`sample_latent`, latent draws after a fit.

@@ -1,7 +1,7 @@
 """Draws of a Laplace-marginalised latent field after fitting the hyperparameters.
 
 :func:`sample_latent` re-runs the model at each posterior hyperparameter draw,
-takes the :class:`~bayeskern.gp.laplace.marginal.LaplaceMarginal` site and
+takes the :class:`~bayeskern.gp.laplace.distributions.LaplaceMarginal` site and
 draws ``f`` from its Laplace Gaussian (optionally corrected by a short NUTS
 run on ``f | θ, y``), storing the draws in the Fit under the field's name.
 """
@@ -16,7 +16,7 @@ import numpy as np
 from numpyro import handlers
 
 from bayeskern.errors import ConvergenceError
-from bayeskern.gp.laplace.marginal import LaplaceMarginal
+from bayeskern.gp.laplace.distributions import LaplaceMarginal
 from bayeskern.gp.laplace.predict import cached_replay, replay_arguments
 
 

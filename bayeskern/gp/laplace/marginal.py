@@ -8,12 +8,12 @@ Margossian et al. 2020). The value and its implicit gradient come from
 :mod:`bayeskern.gp.laplace.newton`.
 
 The site is an observed sample site ``f"{name}_y"`` whose distribution,
-:class:`LaplaceMarginal`, has ``log_prob(y)`` equal to the Laplace estimate of
+:class:`~bayeskern.gp.laplace.distributions.LaplaceMarginal`, has ``log_prob(y)`` equal to the Laplace estimate of
 ``log p(y | θ)`` (exactly what a ``numpyro.factor`` of that value would add to
 the joint density), and also ``pointwise_log_prob(y)``: the Laplace
 leave-one-out predictive densities ``log p(y_i | y_{-i}, θ)``, so that
 :func:`bayeskern.infer.pointwise_log_likelihood` and PSIS-LOO see one term per
-observation (see :meth:`LaplaceMarginal.pointwise_log_prob`).
+observation (see :meth:`~bayeskern.gp.laplace.distributions.LaplaceMarginal.pointwise_log_prob`).
 
 Accuracy: for log-concave likelihoods (Poisson, Bernoulli, negative
 binomial) the approximation is close (a single Poisson count of 25 under a
@@ -36,178 +36,22 @@ fit under ``name``.
 
 from __future__ import annotations
 
-import math
-
-import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro
 import numpyro.distributions as dist
-from jax.scipy.linalg import solve_triangular
-from numpyro.distributions import constraints
 
 from bayeskern._checks import as_inputs, is_concrete
-from bayeskern.gp.laplace.correction import corrected_latent_draw
-from bayeskern.gp.laplace.newton import (
-    DEFAULT_SITE,
-    LaplaceMode,
-    compiled_log_marginal,
-    find_mode,
-    guard_mode,
-    posterior_covariance,
-)
+from bayeskern.features.hsgp import HSGPBasis, hsgp_features
+from bayeskern.gp.backends.kronecker_factors import axis_gram, factor_kernel
+from bayeskern.gp.laplace.distributions import KroneckerLaplaceMarginal, LaplaceMarginal, LowRankLaplaceMarginal
+from bayeskern.gp.laplace.kronecker import KronLaplaceOptions
 from bayeskern.gp.latent import resolve_mean
 from bayeskern.linalg import add_jitter, default_jitter
+from bayeskern.linalg.grid import find_grid
 from bayeskern.priors import KernelSpec, resolve_kernel
 
-__all__ = ["AUTO_KRONECKER_MIN", "METHODS", "LaplaceMarginal", "laplace_marginal"]
-
-_GH_POINTS = 32
-
-
-class LaplaceMarginal(dist.Distribution):
-    """``p(y | θ) ≈ ∫ p(y | f) N(f; m, K) df`` by Laplace's method, as a distribution over ``y`` ``(n,)``.
-
-    Args:
-        likelihood: ``f (n,) -> Distribution`` with ``batch_shape (n,)``, factorised over
-            observations (e.g. ``lambda f: dist.Poisson(jnp.exp(f))``); may close
-            over sampled likelihood parameters, which get gradients.
-        covariance: prior covariance ``(n, n)`` (jitter included).
-        loc: prior mean ``(n,)``.
-        offset: ``(n,)`` added to ``f`` before the likelihood (e.g. ``log(exposure)``),
-            or ``None``. Draws of ``f`` exclude it.
-        max_iter: Newton iteration cap.
-        tol: Newton gradient tolerance (whitened coordinates, relative to ``1 + max|u|``).
-        site: the name convergence messages give (``laplace_marginal``'s ``name``).
-
-    ``log_prob(y)`` is the Laplace log marginal (``-inf`` where the posterior
-    precision is not positive definite at the mode). The mode search starts at
-    the prior mean and restarts once from a data-based start (``y`` and
-    ``log(y + ½)`` less the offset, refined per observation) if that does not
-    converge; a mode that still has not converged gives ``-inf`` with a
-    :class:`~bayeskern.errors.ConvergenceWarning` inside ``jit``/``vmap``/``grad``
-    (NUTS rejects the proposal), and raises
-    :class:`~bayeskern.errors.ConvergenceError` in an eager call. ``sample`` draws from the
-    model the marginal approximates: ``f ~ N(m, K)``, ``y ~ likelihood(f + offset)``.
-    """
-
-    arg_constraints: dict = {}  # noqa: RUF012 - NumPyro's class-level convention
-    support = constraints.real_vector
-    pytree_data_fields = ("covariance", "loc", "offset")
-    pytree_aux_fields = ("likelihood", "max_iter", "tol", "site")
-
-    def __init__(self, likelihood, covariance, loc, *, offset=None, max_iter: int = 100, tol: float = 1e-9,
-                 site: str = DEFAULT_SITE, validate_args=None):
-        self.likelihood = likelihood
-        self.site = str(site)
-        self.covariance = covariance
-        self.loc = loc
-        self.offset = offset
-        self.max_iter = int(max_iter)
-        self.tol = float(tol)
-        super().__init__(batch_shape=(), event_shape=(loc.shape[-1],), validate_args=validate_args)
-
-    # -- the likelihood as a function of f -----------------------------------
-    def _obs_dist(self, f):
-        return self.likelihood(f if self.offset is None else f + self.offset)
-
-    def _loglik(self, value):
-        """``(fn, consts)``: ``fn(f, *consts) -> (n,)`` with every traced value hoisted into ``consts``."""
-        def fn(f):
-            return jnp.reshape(self._obs_dist(f).log_prob(value), f.shape)
-
-        conv, consts = jax.closure_convert(fn, self.loc)
-        return conv, tuple(consts)
-
-    def _candidates(self, value):
-        """``(2, n)`` data-based starting values of ``f`` (row order): ``y`` and ``log(y + ½)``, less the offset.
-
-        Right for an identity link (``y``) and for counts with a log link (``log(y + ½)``); a
-        candidate that does not suit the likelihood scores worse than the prior mean and is not used.
-        """
-        y = jnp.asarray(value, self.loc.dtype)
-        off = 0.0 if self.offset is None else self.offset
-        c = jnp.stack([y - off, jnp.log(jnp.maximum(y, 0.0) + 0.5) - off])
-        return jax.lax.stop_gradient(c)
-
-    def _label(self) -> str:
-        return f"laplace_marginal {self.site!r}"
-
-    # -- distribution API ------------------------------------------------------
-    def log_prob(self, value):
-        """Laplace log marginal ``log p(y | θ)`` (scalar); gradients by the implicit function theorem."""
-        fn, consts = self._loglik(value)
-        return compiled_log_marginal(fn, self.covariance, self.loc, consts, (self.max_iter, self.tol, self._label()),
-                                     self._candidates(value))
-
-    def sample(self, key, sample_shape=()):
-        k1, k2 = jax.random.split(key)
-        L = jnp.linalg.cholesky(self.covariance)
-        z = jax.random.normal(k1, sample_shape + self.event_shape, self.loc.dtype)
-        f = self.loc + z @ L.T
-        return self._obs_dist(f).sample(k2)
-
-    def mode(self, value) -> LaplaceMode:
-        """The Laplace Gaussian at ``y = value``: mode, factors, ``W`` and Newton record (no gradient).
-
-        Not guarded: ``mode(value).info.converged`` says whether the search converged.
-        """
-        fn, consts = self._loglik(value)
-        L = jnp.linalg.cholesky(self.covariance)
-        return jax.lax.stop_gradient(find_mode(fn, consts, self.loc, L, max_iter=self.max_iter, tol=self.tol,
-                                               K=self.covariance, candidates=self._candidates(value)))
-
-    def sample_latent(self, key, value, sample_shape=()):
-        """Draws ``sample_shape + (n,)`` of ``f ~ N(f̂, (K⁻¹ + W)⁻¹)`` given ``y = value`` (offset excluded)."""
-        mode = self.mode(value)
-        eps = jax.random.normal(key, sample_shape + self.event_shape, self.loc.dtype)
-        # Σ = L A⁻¹ Lᵀ with A = C Cᵀ, so L C⁻ᵀ ε has covariance Σ.
-        white = solve_triangular(mode.C.T, jnp.reshape(eps, (-1, eps.shape[-1])).T, lower=False).T
-        return mode.f + jnp.reshape(white @ mode.L.T, eps.shape)
-
-    #: ``sample_latent(..., correction=k)`` works (the mode has factors ``L``, ``C``).
-    supports_correction = True
-
-    def corrected_latent(self, key, value, num_steps: int):
-        """``(f, accept)``: a Laplace draw moved by ``num_steps`` NUTS transitions on ``p(f | θ, y)``."""
-        fn, consts = self._loglik(value)
-        return corrected_latent_draw(self.mode(value), fn, consts, key, num_steps=num_steps)
-
-    def pointwise_log_prob(self, value):
-        """Laplace leave-one-out predictive log densities ``log p(y_i | y_{-i}, θ)`` ``(n,)``.
-
-        The Laplace Gaussian replaces each likelihood term by a Gaussian site
-        (its second-order expansion at ``f̂``); removing site ``i`` from the
-        marginal ``N(f̂_i, Σ_ii)`` leaves the cavity ``N(μ_i, v_i)`` with
-        ``1/v_i = 1/Σ_ii - W_i`` and ``μ_i = f̂_i - v_i ∂_i log p(y_i | f̂_i)``, and
-        ``p(y_i | y_{-i}, θ) ≈ ∫ p(y_i | f_i) N(f_i; μ_i, v_i) df_i`` by 32-point
-        Gauss-Hermite quadrature (the "LA-LOO" of Vehtari et al. 2016, JMLR 17).
-        These are the pointwise terms PSIS-LOO needs for a model whose
-        observations are correlated given ``θ`` (Bürkner, Gabry & Vehtari
-        2021); their sum is not ``log_prob``.
-        """
-        fn, consts = self._loglik(value)
-        mode = self.mode(value)
-        loo = la_loo(fn, consts, mode.f, jnp.diagonal(posterior_covariance(mode)), mode.W, mode.grad)
-        return guard_mode(loo, mode.info, self._label(), self.tol)
-
-
-def la_loo(fn, consts, f, dS, W, grad):
-    """LA-LOO terms ``(n,)`` from the Laplace marginals ``N(f̂_i, Σ_ii)`` (see ``pointwise_log_prob``).
-
-    Args:
-        fn: ``(f (n,), *consts) -> (n,)`` pointwise log likelihood; ``f``, ``dS``, ``W``,
-            ``grad``: ``(n,)`` mode, posterior variances, ``-∂²ℓ`` and ``∂ℓ`` at the mode.
-    """
-    prec = 1.0 / dS - W
-    v = 1.0 / prec
-    mu = f - v * grad
-    x, w = np.polynomial.hermite.hermgauss(_GH_POINTS)
-    nodes = mu[None, :] + jnp.sqrt(2.0 * v)[None, :] * jnp.asarray(x, mu.dtype)[:, None]
-    lp = jax.vmap(lambda g: fn(g, *consts))(nodes)
-    logw = jnp.asarray(np.log(w) - 0.5 * math.log(math.pi), mu.dtype)[:, None]
-    return jax.scipy.special.logsumexp(lp + logw, axis=0)
-
+__all__ = ["AUTO_KRONECKER_MIN", "METHODS", "laplace_marginal"]
 
 METHODS = ("auto", "dense", "kronecker", "hsgp")
 #: ``method="auto"`` picks the Kronecker path for full grids of at least this many cells (2-D and up).
@@ -309,9 +153,6 @@ def laplace_marginal(name: str, kernel: KernelSpec, X, likelihood, obs, *, mean=
     if method == "kronecker":
         d = _kronecker_marginal(likelihood, kernel, Xc, loc, offset, jitter, max_iter, tol, options, name)
     elif method == "hsgp":
-        from bayeskern.features.hsgp import HSGPBasis, hsgp_features
-        from bayeskern.gp.laplace.structured import LowRankLaplaceMarginal
-
         if num_basis is None:
             raise ValueError("method='hsgp' needs num_basis= (basis functions per input dimension)")
         # The site keeps the box and √S so that predict_latent can evaluate the basis at new inputs.
@@ -330,9 +171,6 @@ def laplace_marginal(name: str, kernel: KernelSpec, X, likelihood, obs, *, mean=
 
 
 def _auto_method(kernel, Xa) -> str:
-    from bayeskern.gp.backends.kronecker_factors import factor_kernel
-    from bayeskern.linalg.grid import find_grid
-
     if Xa.ndim < 2 or Xa.shape[1] < 2 or Xa.shape[0] < AUTO_KRONECKER_MIN or not is_concrete(Xa):
         return "dense"
     if isinstance(factor_kernel(kernel, Xa.shape[1]), str):
@@ -345,11 +183,6 @@ def _auto_method(kernel, Xa) -> str:
 
 
 def _kronecker_marginal(likelihood, kernel, Xa, loc, offset, jitter, max_iter, tol, options, site):
-    from bayeskern.gp.backends.kronecker_factors import axis_gram, factor_kernel
-    from bayeskern.gp.laplace.kronecker import KronLaplaceOptions
-    from bayeskern.gp.laplace.structured import KroneckerLaplaceMarginal
-    from bayeskern.linalg.grid import find_grid
-
     if not is_concrete(Xa):
         raise ValueError("method='kronecker' needs concrete inputs X (the grid is found from their values)")
     Xn = np.asarray(Xa)

@@ -47,7 +47,7 @@ from jax.scipy.linalg import solve_triangular
 
 from bayeskern._checks import as_inputs
 from bayeskern.errors import ConvergenceError
-from bayeskern.gp.laplace.marginal import LaplaceMarginal
+from bayeskern.gp.laplace.distributions import KroneckerLaplaceMarginal, LaplaceMarginal, LowRankLaplaceMarginal
 from bayeskern.gp.laplace.newton import LaplaceMode
 from bayeskern.gp.laplace.predict_structured import (
     KERNEL_CHECK_RTOL,
@@ -57,7 +57,6 @@ from bayeskern.gp.laplace.predict_structured import (
     kron_predictive,
     lowrank_predictive,
 )
-from bayeskern.gp.laplace.structured import KroneckerLaplaceMarginal, LowRankLaplaceMarginal
 from bayeskern.kernels import Kernel
 from bayeskern.priors import kernel_spec_kind
 
