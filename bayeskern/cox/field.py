@@ -16,8 +16,11 @@ import jax.numpy as jnp
 import numpyro
 import numpyro.distributions as dist
 
+from bayeskern.features.hsgp import HSGPBasis, hsgp_features
 from bayeskern.gp import latent
+from bayeskern.gp.backends.kronecker_factors import axis_gram, factor_kernel
 from bayeskern.linalg import cholesky, default_jitter
+from bayeskern.linalg.kronecker import kron_mvp
 
 __all__ = ["FIELD_METHODS", "kronecker_reason", "latent_field"]
 
@@ -26,8 +29,6 @@ FIELD_METHODS = ("dense", "kronecker", "hsgp")
 
 def kronecker_reason(kernel, dim: int) -> str | None:
     """None when ``kernel`` factors over ``dim`` grid axes, else why not."""
-    from bayeskern.gp.backends.kronecker_factors import factor_kernel
-
     out = factor_kernel(kernel, dim)
     return out if isinstance(out, str) else None
 
@@ -51,9 +52,6 @@ def latent_field(name: str, kernel, grid, method: str = "dense", *, num_basis=No
     if method == "dense":
         return latent(name, kernel, X, jitter=jitter)
     if method == "kronecker":
-        from bayeskern.gp.backends.kronecker_factors import axis_gram, factor_kernel
-        from bayeskern.linalg.kronecker import kron_mvp
-
         factors = factor_kernel(kernel, grid.dim)
         if isinstance(factors, str):
             raise ValueError(f"method='kronecker' needs a kernel that factors over the grid axes: {factors}")
@@ -64,7 +62,6 @@ def latent_field(name: str, kernel, grid, method: str = "dense", *, num_basis=No
             Ls.append(cholesky(K, jitter=rel, name=f"{name} axis-{d} kernel matrix"))
         z = numpyro.sample(f"{name}_z", dist.Normal(jnp.zeros((grid.size,), X.dtype), 1.0).to_event(1))
         return numpyro.deterministic(name, jnp.sqrt(factors.scale) * kron_mvp(tuple(Ls), z))
-    from bayeskern.features.hsgp import HSGPBasis, hsgp_features
 
     m = tuple(min(s, 32) for s in grid.shape) if num_basis is None else num_basis
     basis = HSGPBasis.from_inputs(X, m, boundary_factor)

@@ -14,7 +14,7 @@ import dataclasses
 import numpy as np
 
 from bayeskern._counts import as_count
-from bayeskern.cox.windows import _as_points, as_window
+from bayeskern.cox.windows import Polygon, _as_points, as_window
 
 __all__ = ["Grid", "bin_events", "check_events", "make_grid"]
 
@@ -118,8 +118,6 @@ def _cell_boxes(edges):
 def _intersection_measure(window, region, lo, hi):
     """Measure of window ∩ region ∩ cell. Exact when one of the two is a box; else the region's measure
     on the cells the window covers fully (and a sub-cell midpoint estimate on the boundary cells)."""
-    from bayeskern.cox.windows import Polygon
-
     if not isinstance(region, Polygon) or not isinstance(window, Polygon):
         # Boxes intersect boxes: clip the cell to the box, then measure the other.
         box, other = (region, window) if not isinstance(region, Polygon) else (window, region)

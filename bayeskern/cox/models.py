@@ -30,7 +30,7 @@ from bayeskern.cox.likelihood import cox_counts
 from bayeskern.cox.links import get_link
 from bayeskern.gp import latent
 from bayeskern.kernels import RBF, Kernel, Matern52, Sum, Warped
-from bayeskern.priors import KernelSpec, resolve_kernel, sample_kernel
+from bayeskern.priors import KernelSpec, default_priors, resolve_kernel, sample_kernel
 
 __all__ = ["FIELD_JITTER", "additive_covariate_kernel", "check_covariates", "covariate_kernel_sampler",
            "cox_grid_model", "default_field_kernel", "intensity_field", "lgcp_1d", "lgcp_2d"]
@@ -132,7 +132,6 @@ def covariate_kernel_sampler(covariate_kernel, covariates):
     """
     if not (isinstance(covariate_kernel, type) and issubclass(covariate_kernel, Kernel)):
         return covariate_kernel
-    from bayeskern.priors import default_priors, sample_kernel
 
     Z = np.asarray(covariates, dtype=float)
     priors = default_priors(covariate_kernel, Z[:, None] if Z.ndim == 1 else Z)

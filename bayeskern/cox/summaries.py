@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from bayeskern.cox.links import get_link
+from bayeskern.kernels import Kernel
+
 __all__ = ["pair_correlation", "simulate_patterns", "thin"]
 
 
@@ -24,7 +27,6 @@ def _kernel_draws(fit, kernel_builder):
     if kernel_builder is not None:
         return [kernel_builder({k: v[i] for k, v in S.items()}) for i in range(n)]
     spec = fit.extras.get("_kernel_spec")
-    from bayeskern.kernels import Kernel
 
     if isinstance(spec, Kernel):
         return [spec] * n
@@ -70,7 +72,6 @@ def pair_correlation(fit, r, *, kernel_builder=None, axis: int = 0, gh_points: i
         for i, k in enumerate(kernels):
             out[i] = np.exp(np.asarray(k(X0, Xr))[0])
         return out
-    from bayeskern.cox.links import get_link
 
     x, w = np.polynomial.hermite_e.hermegauss(gh_points)
     w = w / w.sum()

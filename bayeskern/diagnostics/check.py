@@ -9,6 +9,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bayeskern.diagnostics.convert import to_arviz
+from bayeskern.infer.fit import Fit
+
 
 @dataclass
 class Verdict:
@@ -80,8 +83,6 @@ def _as_datatree(fit_or_dt):
 
     if isinstance(fit_or_dt, DataTree):
         return fit_or_dt
-    from bayeskern.diagnostics.convert import to_arviz
-    from bayeskern.infer.fit import Fit
 
     if not isinstance(fit_or_dt, Fit):
         raise TypeError(

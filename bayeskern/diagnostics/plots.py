@@ -12,13 +12,14 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from bayeskern.diagnostics.convert import to_arviz
+
 
 def _datatree(fit_or_dt):
     from xarray import DataTree
 
     if isinstance(fit_or_dt, DataTree):
         return fit_or_dt
-    from bayeskern.diagnostics.convert import to_arviz
 
     return to_arviz(fit_or_dt, log_likelihood=False)
 

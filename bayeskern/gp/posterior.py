@@ -8,8 +8,8 @@ from numpyro.distributions import Distribution, constraints
 
 from bayeskern._checks import as_inputs
 from bayeskern.kernels import Kernel
-from bayeskern.linalg import cholesky
-from bayeskern.linalg.triangular import whiten
+from bayeskern.linalg import cholesky, gaussian_logpdf
+from bayeskern.linalg.triangular import cho_solve, whiten
 
 
 class GPPosterior:
@@ -31,8 +31,6 @@ class GPPosterior:
 
     @classmethod
     def from_process(cls, process, y):
-        from bayeskern.gp.process import solve
-
         L, alpha = solve(process, y)
         return cls(process, L, alpha)
 
@@ -50,8 +48,6 @@ class GPPosterior:
                 ``noise_new`` (scalar or ``(m,)``) gives the noise at ``X_new``,
                 defaulting to the scalar training noise.
         """
-        from bayeskern.gp.process import mean_at
-
         proc = self.process
         Xn = prediction_inputs(proc, X_new)
         component = kernel is not None
@@ -117,8 +113,6 @@ class GaussianPrediction(Distribution):
 
     def log_prob(self, value):
         """Joint posterior log density of ``value`` ``(..., m)``."""
-        from bayeskern.linalg import gaussian_logpdf
-
         return gaussian_logpdf(value - self.loc, self.covariance_matrix)
 
 
@@ -163,3 +157,22 @@ def prediction_noise(process, num_new: int, include_noise: bool, noise_new):
             raise ValueError("the training noise is per point; pass noise_new for X_new")
         noise_new = process.noise
     return jnp.broadcast_to(jnp.asarray(noise_new), (num_new,))
+
+
+def mean_at(process, X_new):
+    """The prior mean function of a ``GaussianProcess`` evaluated at new inputs ``X_new`` -> ``(m,)``."""
+    m = as_inputs(X_new, "X_new").shape[0]
+    if process.mean_kind == "callable":
+        return jnp.asarray(process.mean_fn(X_new))
+    if process.mean_kind == "array":
+        raise ValueError(
+            "the GP mean was given as an array at the training inputs, so it cannot be evaluated at "
+            "X_new; pass mean as a callable mean(X) -> (n,) to predict"
+        )
+    return jnp.full((m,), process.mean_constant)
+
+
+def solve(process, y):
+    """``(L, α)`` for ``K_y = L Lᵀ`` and ``α = K_y⁻¹ (y - m)`` under the jitter policy."""
+    L = cholesky(process.covariance_matrix, name="GP covariance")
+    return L, cho_solve(L, y - process.loc)

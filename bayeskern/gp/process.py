@@ -12,9 +12,9 @@ from numpyro.distributions import Distribution, constraints
 
 from bayeskern._checks import as_inputs, as_observations, as_real, check_nonnegative, is_concrete
 from bayeskern._display import call_repr, html_table, shape_str, short
+from bayeskern.gp import backends
+from bayeskern.gp.backends import BACKENDS
 from bayeskern.kernels import Kernel
-from bayeskern.linalg import cholesky
-from bayeskern.linalg.triangular import cho_solve
 from bayeskern.priors import KernelSpecError
 
 
@@ -77,8 +77,6 @@ class GaussianProcess(Distribution):
         validate_args=None,
         **method_options,
     ):
-        from bayeskern.gp import backends
-
         if not isinstance(kernel, Kernel):
             raise KernelSpecError(
                 f"GaussianProcess: kernel must be a bayeskern Kernel instance (a distribution takes values), got "
@@ -225,8 +223,6 @@ class GaussianProcess(Distribution):
 
     @property
     def _backend(self):
-        from bayeskern.gp.backends import BACKENDS
-
         return BACKENDS[self.method]
 
     # -- conditioning ------------------------------------------------------
@@ -333,22 +329,3 @@ def _as_mean(mean, X_raw, n) -> tuple[str, Callable | None, jnp.ndarray, jnp.nda
 def _check_finite_mean(loc, name: str) -> None:
     if is_concrete(loc) and not np.all(np.isfinite(np.asarray(loc))):
         raise ValueError(f"{name} must be finite, got {np.asarray(loc)!r}; a NaN/inf prior mean makes every log density NaN/-inf")
-
-
-def mean_at(process: "GaussianProcess", X_new):
-    """The prior mean function evaluated at new inputs ``X_new`` -> ``(m,)``."""
-    m = as_inputs(X_new, "X_new").shape[0]
-    if process.mean_kind == "callable":
-        return jnp.asarray(process.mean_fn(X_new))
-    if process.mean_kind == "array":
-        raise ValueError(
-            "the GP mean was given as an array at the training inputs, so it cannot be evaluated at "
-            "X_new; pass mean as a callable mean(X) -> (n,) to predict"
-        )
-    return jnp.full((m,), process.mean_constant)
-
-
-def solve(process: GaussianProcess, y):
-    """``(L, α)`` for ``K_y = L Lᵀ`` and ``α = K_y⁻¹ (y - m)`` under the jitter policy."""
-    L = cholesky(process.covariance_matrix, name="GP covariance")
-    return L, cho_solve(L, y - process.loc)

@@ -441,14 +441,28 @@ def _is_factor(site) -> bool:
     return type(site["fn"]).__name__ == "Unit"
 
 
-def fit_from_draws(samples_by_chain: Mapping, *, method: str, model, args: tuple, kwargs: dict, losses=None,
-                   extras: Mapping | None = None):
-    """A :class:`~bayeskern.infer.fit.Fit` of ``model`` with its observed data and plate dims traced from it.
+# -- sampler statistics (NUTS runs and Fit.from_numpyro) --------------------------------
+#: ArviZ ``sample_stats`` names of NumPyro's extra fields.
+_STAT_NAMES = {
+    "diverging": "diverging",
+    "energy": "energy",
+    "num_steps": "n_steps",
+    "accept_prob": "acceptance_rate",
+    "adapt_state.step_size": "step_size",
+    "potential_energy": "lp",
+}
+#: NumPyro's default NUTS tree depth limit.
+MAX_TREE_DEPTH = 10
 
-    The shared tail of the runners whose draws need no sampler statistics (MAP, Laplace).
-    """
-    from bayeskern.infer.fit import Fit
 
-    return Fit(samples_by_chain, method=method, model=model, model_args=args, model_kwargs=kwargs, losses=losses,
-               observed_data=observed_values(model, args, kwargs), dims=plate_dims(model, args, kwargs),
-               extras=extras)
+def _sample_stats(extra: Mapping, max_tree_depth: int) -> dict[str, np.ndarray]:
+    stats = {}
+    for key, name in _STAT_NAMES.items():
+        if key in extra:
+            value = np.asarray(extra[key])
+            stats[name] = -value if key == "potential_energy" else value
+    if "n_steps" in stats:
+        depth = np.log2(stats["n_steps"]).astype(np.int64) + 1
+        stats["tree_depth"] = depth
+        stats["reached_max_tree_depth"] = depth >= max_tree_depth
+    return stats

@@ -12,11 +12,11 @@ from bayeskern.infer._util import (
     Mode,
     check_model_arguments,
     find_mode,
-    fit_from_draws,
     jit_vmap_over_draws,
     validate_observations,
 )
 from bayeskern.infer.fit import Fit
+from bayeskern.infer.map import fit_from_draws
 from bayeskern.optim import GRAD_RTOL, STALL_FACTOR
 
 

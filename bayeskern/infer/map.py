@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
 from bayeskern.errors import ConvergenceError
-from bayeskern.infer._util import check_model_arguments, find_mode, fit_from_draws, validate_observations
+from bayeskern.infer._util import check_model_arguments, find_mode, observed_values, plate_dims, validate_observations
 from bayeskern.infer.fit import Fit
 
 
@@ -52,3 +54,14 @@ def map_estimate(model, *args, steps: int = 1000, init="median", seed: int = 0, 
     point = {k: np.asarray(v)[None, None] for k, v in mode.constrained().items()}
     return fit_from_draws(point, method="map", model=model, args=args, kwargs=model_kwargs, losses=mode.losses,
                           extras={"iterations": int(len(mode.losses)), "max_abs_grad": float(mode.grad_norm)})
+
+
+def fit_from_draws(samples_by_chain: Mapping, *, method: str, model, args: tuple, kwargs: dict, losses=None,
+                   extras: Mapping | None = None):
+    """A :class:`~bayeskern.infer.fit.Fit` of ``model`` with its observed data and plate dims traced from it.
+
+    The shared tail of the runners whose draws need no sampler statistics (MAP, Laplace).
+    """
+    return Fit(samples_by_chain, method=method, model=model, model_args=args, model_kwargs=kwargs, losses=losses,
+               observed_data=observed_values(model, args, kwargs), dims=plate_dims(model, args, kwargs),
+               extras=extras)

@@ -7,12 +7,13 @@ from collections.abc import Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from numpyro.infer import MCMC, NUTS, init_to_value
 from numpyro.infer.util import unconstrain_fn
 
 from bayeskern.errors import ConvergenceWarning
 from bayeskern.infer._util import (
+    MAX_TREE_DEPTH,
+    _sample_stats,
     check_model_arguments,
     check_site_names,
     find_mode,
@@ -26,39 +27,17 @@ from bayeskern.infer._util import (
 )
 from bayeskern.infer.fit import Fit
 
-#: NumPyro extra fields recorded for every run (ArviZ names them in ``_STAT_NAMES``).
+#: NumPyro extra fields recorded for every run (ArviZ names them in ``bayeskern.infer._util._STAT_NAMES``).
 EXTRA_FIELDS = ("diverging", "energy", "num_steps", "accept_prob", "adapt_state.step_size", "potential_energy")
-_STAT_NAMES = {
-    "diverging": "diverging",
-    "energy": "energy",
-    "num_steps": "n_steps",
-    "accept_prob": "acceptance_rate",
-    "adapt_state.step_size": "step_size",
-    "potential_energy": "lp",
-}
 #: Total unconstrained dimension up to which ``dense_mass=None`` picks a dense mass matrix.
 DENSE_MASS_MAX_DIM = 20
 #: With init="map", the Laplace covariance seeds a diagonal mass matrix up to this dimension (a D x D Hessian).
 LAPLACE_MASS_MAX_DIM = 500
-MAX_TREE_DEPTH = 10
 
 
 def default_chain_method(num_chains: int) -> str:
     """``"parallel"`` when there is one JAX device per chain, else ``"vectorized"``."""
     return "parallel" if jax.local_device_count() >= num_chains else "vectorized"
-
-
-def _sample_stats(extra: Mapping, max_tree_depth: int) -> dict[str, np.ndarray]:
-    stats = {}
-    for key, name in _STAT_NAMES.items():
-        if key in extra:
-            value = np.asarray(extra[key])
-            stats[name] = -value if key == "potential_energy" else value
-    if "n_steps" in stats:
-        depth = np.log2(stats["n_steps"]).astype(np.int64) + 1
-        stats["tree_depth"] = depth
-        stats["reached_max_tree_depth"] = depth >= max_tree_depth
-    return stats
 
 
 def _per_chain_init(model, args, kwargs, inits: Sequence[Mapping], num_chains: int) -> dict:

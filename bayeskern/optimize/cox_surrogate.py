@@ -49,7 +49,9 @@ from bayeskern._counts import as_count
 from bayeskern.cox.grid import make_grid
 from bayeskern.cox.likelihood import binned_log_likelihood
 from bayeskern.cox.links import get_link
+from bayeskern.features.hsgp import HSGPBasis, hsgp_features
 from bayeskern.gp.laplace.newton import find_mode, log_marginal_at_mode
+from bayeskern.gp.latent import latent
 from bayeskern.kernels import Matern52
 from bayeskern.linalg import cholesky
 from bayeskern.linalg.triangular import whiten
@@ -174,8 +176,6 @@ class CoxSurrogate:
                 K = Matern52(lengthscale=ls_, variance=var)(X)
                 return cholesky(K, jitter=1e-6, name="Cox field kernel matrix")
         else:
-            from bayeskern.features.hsgp import HSGPBasis, hsgp_features
-
             m = min(int(grid), 12) if num_basis is None else int(num_basis)
             basis = self.basis = HSGPBasis.from_inputs(X, m, 1.5)
 
@@ -218,8 +218,6 @@ class CoxSurrogate:
         import numpyro
         import numpyro.distributions as dist
 
-        from bayeskern.gp import latent
-
         counts, exposure = np.asarray(counts), np.asarray(exposure, float)
         seen = np.flatnonzero(exposure > 0)
         m0 = self.prior_mean(counts, exposure)
@@ -233,8 +231,6 @@ class CoxSurrogate:
             if self.field == "dense":
                 f = latent(name, k, X, jitter=1e-6)
             else:
-                from bayeskern.features.hsgp import hsgp_features
-
                 Phi, sqrt_w = hsgp_features(k, X, basis=self.basis)
                 z = numpyro.sample(f"{name}_z", dist.Normal(jnp.zeros(Phi.shape[1]), 1.0).to_event(1))
                 f = numpyro.deterministic(name, Phi @ (sqrt_w * z))

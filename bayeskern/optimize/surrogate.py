@@ -48,6 +48,7 @@ from numpyro import handlers
 from numpyro.infer.util import constrain_fn, potential_energy, unconstrain_fn
 
 from bayeskern.errors import ConvergenceWarning
+from bayeskern.infer.nuts import nuts
 from bayeskern.kernels import RBF, Kernel, Matern12, Matern32, Matern52
 from bayeskern.linalg import cholesky
 from bayeskern.linalg.triangular import cho_solve, whiten
@@ -246,8 +247,6 @@ class GPSurrogate:
 
     def fit_nuts(self, X, y, mask, key, *, num_warmup: int = 256, num_samples: int = 256, thinning: int = 16):
         """NUTS draws of the hyperparameters (one chain; thinned) -> dict site -> ``(S, ...)``."""
-        from bayeskern.infer import nuts
-
         seed = int(jax.random.randint(key, (), 0, 2**31 - 1))
         fit = nuts(self.model, X, y, mask, num_warmup=num_warmup, num_samples=num_samples, num_chains=1,
                    seed=seed, progress_bar=False)

@@ -28,7 +28,7 @@ from bayeskern.kernels import (
     RationalQuadratic,
 )
 from bayeskern.linalg import cholesky
-from bayeskern.priors import inverse_gamma_prior, sample_kernel
+from bayeskern.priors import default_priors, inverse_gamma_prior, sample_kernel
 from bayeskern.quadrature.embeddings import embed
 from bayeskern.quadrature.measures import Gaussian
 from bayeskern.quadrature.posterior import IntegralPosterior, posterior_moments
@@ -191,8 +191,6 @@ def bq_priors(kernel, X, y, *, ard: bool = True) -> dict:
     The ``bayeskern.priors`` defaults, except the lengthscale of stationary
     families (RBF, Matérn, rational quadratic): :func:`lengthscale_prior`.
     """
-    from bayeskern.priors import default_priors
-
     X = np.asarray(X, dtype=float).reshape(len(X), -1)
     ard = ard and "lengthscale" in kernel._params and X.shape[1] > 1
     priors = dict(default_priors(kernel, X, y, ard=ard))

@@ -47,6 +47,7 @@ from jax.scipy.linalg import solve_triangular
 from bayeskern._checks import as_inputs
 from bayeskern.gp.posterior import (
     GaussianPrediction,
+    mean_at,
     prediction_inputs,
     prediction_noise,
 )
@@ -163,8 +164,6 @@ class LowRankPosterior:
         return _features(self.rep, Xn), self.rep.weights
 
     def _prior_mean(self, X_new, component):
-        from bayeskern.gp.process import mean_at
-
         if component:
             return jnp.zeros(as_inputs(X_new, "X_new").shape[0])
         return mean_at(self.process, X_new)

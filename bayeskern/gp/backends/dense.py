@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from bayeskern._checks import is_concrete
+from bayeskern.gp.posterior import GPPosterior
 from bayeskern.linalg import add_jitter, cholesky, default_jitter, gaussian_logpdf, inverse_from_cholesky
 
 #: Settings this back end reads from ``GaussianProcess(..., **method_options)``: none.
@@ -52,6 +53,4 @@ def sample(process, key, sample_shape):
 
 def condition(process, y):
     """A ``GPPosterior`` holding the factor and ``α``."""
-    from bayeskern.gp.posterior import GPPosterior
-
     return GPPosterior.from_process(process, y)

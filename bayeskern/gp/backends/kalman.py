@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from bayeskern._checks import as_inputs, is_concrete
-from bayeskern.gp.posterior import GaussianPrediction, prediction_noise
+from bayeskern.gp.posterior import GaussianPrediction, mean_at, prediction_noise
 from bayeskern.kernels import Kernel, Sum, discrete_transitions, state_space
 from bayeskern.linalg import default_jitter
 from bayeskern.linalg.kalman import kalman_log_likelihood, kalman_sample, kalman_smoother
@@ -141,8 +141,6 @@ class KalmanPosterior:
 
     def at(self, X_new, *, kernel: Kernel | None = None, include_noise: bool = False, noise_new=None):
         """Distribution over ``f(X_new)`` (or one additive ``kernel`` component of it); see ``GPPosterior.at``."""
-        from bayeskern.gp.process import mean_at
-
         proc = self.process
         Xn = as_inputs(X_new, "X_new")
         if Xn.shape[1] != 1:

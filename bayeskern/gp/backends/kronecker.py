@@ -97,6 +97,7 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
+from bayeskern.gp.backends import BackendNote, get_backend
 from bayeskern.gp.backends.kronecker_factors import (
     factor_kernel,
 )
@@ -104,6 +105,7 @@ from bayeskern.gp.backends.kronecker_grid import _find_grid, _Grid
 from bayeskern.gp.backends.kronecker_predict import KroneckerConditioned, _alpha, _predict
 from bayeskern.gp.backends.kronecker_setup import SCHUR_BUDGET, _mode, _Setup  # noqa: F401
 from bayeskern.gp.posterior import (
+    mean_at,
     prediction_inputs,
     prediction_noise,
 )
@@ -224,8 +226,6 @@ def pointwise_log_prob(process, value):
     """
     grid = _prepare(process)
     if _mode(process, grid) == "cg":
-        from bayeskern.gp.backends import BackendNote, get_backend
-
         n = grid.n
         if n > LOO_DENSE_MAX:
             raise ValueError(
@@ -313,8 +313,6 @@ class KroneckerPosterior:
         through the eigendecomposition (``O(m N)``, no ``(m, N)`` matrix);
         otherwise by solving ``K_y⁻¹ K(X, X*)`` column by column (memory ``O(m n)``).
         """
-        from bayeskern.gp.process import mean_at
-
         proc = self.process
         Xn = prediction_inputs(proc, X_new)
         component = kernel is not None

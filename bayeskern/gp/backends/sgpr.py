@@ -83,6 +83,7 @@ from bayeskern._checks import is_concrete
 from bayeskern.features.nystrom import landmark_cholesky
 from bayeskern.gp.posterior import (
     GaussianPrediction,
+    mean_at,
     prediction_inputs,
     prediction_noise,
 )
@@ -333,8 +334,6 @@ class SparsePosterior:
         those of the whole function, so the cross-covariances use ``k_c(X*, Z)``
         and the prior covariance ``k_c(X*, X*)``.
         """
-        from bayeskern.gp.process import mean_at
-
         proc = self.process
         Xn = prediction_inputs(proc, X_new)
         component = kernel is not None

@@ -50,6 +50,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.linalg import solve_triangular
 
+from bayeskern.features.hsgp import HSGPBoundaryWarning
 from bayeskern.gp.laplace.kronecker import (
     KronLaplaceOptions,
     KronMode,
@@ -58,6 +59,8 @@ from bayeskern.gp.laplace.kronecker import (
 )
 from bayeskern.gp.laplace.newton import LaplaceMode
 from bayeskern.linalg.cg import conjugate_gradient
+from bayeskern.linalg.grid import find_grid
+from bayeskern.linalg.woodbury import safe_sqrt_weights
 
 __all__ = ["KERNEL_CHECK_RTOL", "check_hsgp_site", "check_kron_site", "hsgp_basis_at", "kron_predictive",
            "lowrank_predictive"]
@@ -92,15 +95,12 @@ def check_hsgp_site(site, Xn, Xt, kernel, site_name: str):
     """First-draw checks for a low-rank site (concrete values); raises ValueError naming the argument.
 
     Args:
-        site: the :class:`~bayeskern.gp.laplace.structured.LowRankLaplaceMarginal`.
+        site: the :class:`~bayeskern.gp.laplace.distributions.LowRankLaplaceMarginal`.
         Xn: new inputs ``(m, d)``.
         Xt: training inputs ``(n, d)`` or ``None`` (then not checked).
         kernel: the draw's :class:`~bayeskern.kernels.Kernel` or ``None`` (then not checked).
         site_name: the observed site's name (for messages).
     """
-    from bayeskern.features.hsgp import HSGPBoundaryWarning
-    from bayeskern.linalg.woodbury import safe_sqrt_weights
-
     hb = site.hsgp_basis
     if hb is None:
         raise ValueError(f"fit: the model's site {site_name!r} is a LowRankLaplaceMarginal with a user-given basis and no "
@@ -180,8 +180,6 @@ def check_kron_site(site, Xt, kernel, site_name: str):
     the site's), and ``kernel(X)`` must reproduce ``⊗ L_d L_dᵀ`` on up to 32 rows, at the pairs of
     rows that differ in every grid coordinate (those entries carry none of the per-axis jitter).
     """
-    from bayeskern.linalg.grid import find_grid
-
     Ls = [np.asarray(L) for L in site.factors]
     shape = tuple(L.shape[0] for L in Ls)
     n = int(np.prod(shape))
