@@ -42,7 +42,7 @@ import jax.numpy as jnp
 
 __all__ = [
     "KroneckerEigen", "kron_mvp", "kron_diag", "kron_vector", "kron_eigh", "kron_noisy_solve",
-    "kron_noisy_logdet", "kron_gaussian_logpdf", "kron_inverse_diagonal", "kron_sqrt_mvp",
+    "kron_noisy_logdet", "kron_gaussian_logpdf", "kron_inverse_diagonal", "kron_sqrt_mvp", "kron_spectral_mvp",
 ]
 
 LOG_2PI = math.log(2 * math.pi)
@@ -138,8 +138,22 @@ def kron_eigh(mats: Sequence) -> KroneckerEigen:
     return KroneckerEigen(tuple(vals), tuple(vecs))
 
 
-def _eig_solve(eig: KroneckerEigen, s, B):
-    """``Q diag(s) Qᵀ B`` for ``B`` ``(..., N)``."""
+def kron_spectral_mvp(eig: KroneckerEigen, s: jax.Array, B: jax.Array) -> jax.Array:
+    """``Q diag(s) Qᵀ B``: a function of ``⊗ K_d`` given by its values ``s`` on the eigenvalues, applied to ``B``.
+
+    ``Q = ⊗_d Q_d`` are the eigenvectors of ``eig``. With ``s = 1 / (λ + σ²)``
+    (``λ = eig.eigenvalues()``) this is the solve ``(⊗ K_d + σ² I)⁻¹ B``; with
+    ``s = λ`` the product ``(⊗ K_d) B``; any ``s`` gives a preconditioner with
+    the same eigenvectors. ``O(N Σ_d m_d)``, nothing ``N x N`` is formed.
+
+    Args:
+        eig: per-axis eigendecompositions (:func:`kron_eigh`), ``N = ∏ m_d``.
+        s: ``(N,)`` spectrum, in grid order like ``eig.eigenvalues()``.
+        B: ``(..., N)`` vectors over the grid (C order); leading axes are batch axes.
+
+    Returns:
+        ``(..., N)``.
+    """
     t = kron_mvp([Q.T for Q in eig.vectors], B)
     return kron_mvp(eig.vectors, s * t)
 
@@ -247,19 +261,19 @@ def kron_noisy_logdet(mats: Sequence, noise):
 @jax.custom_vjp
 def _noisy_solve(mats, noise, B):
     eig = kron_eigh(mats)
-    return _eig_solve(eig, 1.0 / (eig.eigenvalues() + noise), B)
+    return kron_spectral_mvp(eig, 1.0 / (eig.eigenvalues() + noise), B)
 
 
 def _noisy_solve_fwd(mats, noise, B):
     eig = kron_eigh(mats)
     s = 1.0 / (eig.eigenvalues() + noise)
-    X = _eig_solve(eig, s, B)
+    X = kron_spectral_mvp(eig, s, B)
     return X, (mats, eig, s, X)
 
 
 def _noisy_solve_bwd(res, Xbar):
     mats, eig, s, X = res
-    Bbar = _eig_solve(eig, s, Xbar)  # M symmetric: M⁻ᵀ X̄ = M⁻¹ X̄
+    Bbar = kron_spectral_mvp(eig, s, Xbar)  # M symmetric: M⁻ᵀ X̄ = M⁻¹ X̄
     # d X = -M⁻¹ dM X  =>  cotangent of M is -B̄ Xᵀ, projected onto each factor.
     dK, dnoise = _bilinear_cotangent(mats, -Bbar.reshape(-1, Bbar.shape[-1]), X.reshape(-1, X.shape[-1]),
                                      eig.shape)

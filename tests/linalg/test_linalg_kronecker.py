@@ -18,6 +18,7 @@ from bayeskern.linalg.kronecker import (
     kron_mvp,
     kron_noisy_logdet,
     kron_noisy_solve,
+    kron_spectral_mvp,
     kron_sqrt_mvp,
     kron_vector,
 )
@@ -82,6 +83,16 @@ def test_eigh_inverse_diagonal_and_square_root():
     S = np.asarray(kron_sqrt_mvp(eig, np.eye(N))).T  # columns S e_i
     np.testing.assert_allclose(S @ S.T, K, rtol=1e-10, atol=1e-12)
 
+
+
+def test_spectral_mvp_applies_a_function_of_the_kronecker_matrix():
+    eig = kron_eigh(MATS)
+    K = _dense(MATS)
+    B = RNG.normal(size=(2, N))
+    lam = eig.eigenvalues()
+    np.testing.assert_allclose(kron_spectral_mvp(eig, lam, B), B @ K, rtol=1e-9, atol=1e-12)  # K symmetric
+    solved = kron_spectral_mvp(eig, 1.0 / (lam + NOISE), B)
+    np.testing.assert_allclose(solved, np.linalg.solve(K + NOISE * np.eye(N), B.T).T, rtol=1e-9)
 
 # -- noisy solve, log-determinant, Gaussian log density --------------------------------
 def test_values_against_dense():

@@ -15,11 +15,11 @@ from bayeskern.gp.backends.kronecker_grid import _Grid
 from bayeskern.linalg import default_jitter
 from bayeskern.linalg.cg import CGInfo, cg_solve
 from bayeskern.linalg.kronecker import (
-    _eig_solve,
     kron_diag,
     kron_eigh,
     kron_mvp,
     kron_noisy_solve,
+    kron_spectral_mvp,
     kron_vector,
 )
 
@@ -143,7 +143,7 @@ class _Setup:
             return self.to_rows(kron_mvp(mats, self.to_grid(v))) + noise * v
 
         def precondition(v):
-            return self.to_rows(_eig_solve(eig, s_pre, self.to_grid(v)))
+            return self.to_rows(kron_spectral_mvp(eig, s_pre, self.to_grid(v)))
 
         return matvec, precondition
 
