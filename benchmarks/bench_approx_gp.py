@@ -12,16 +12,16 @@ Test inputs: 1000 points inside the data range.
 Methods
   raw-dense   hand-written raw-JAX Cholesky baseline (log density + gradient,
               posterior mean and variance); only for n <= --dense-max.
-  dense       bayeskern ``method="dense"``; only for n <= --dense-max.
-  hsgp        ``method="hsgp"``: m and c from ``hsgp_settings`` (Riutort-Mayol
+  dense       bayeskern ``structure="dense"``; only for n <= --dense-max.
+  hsgp        ``structure="hsgp"``: m and c from ``hsgp_settings`` (Riutort-Mayol
               rules with a 1 % edge tolerance), and the same c with m halved
               (and, in 1-D, doubled).
   hsgp-auto   the back end's default m and c (the rules, grown until the prior
               variance missed at the data is 2 % of the noise variance).
-  rff-iid     ``method="rff", rff_kind="iid"`` with M frequencies (2M columns).
-  rff-orth    ``method="rff", rff_kind="orthogonal"``.
+  rff-iid     ``structure="rff", rff_kind="iid"`` with M frequencies (2M columns).
+  rff-orth    ``structure="rff", rff_kind="orthogonal"``.
 
-Accuracy reference ("exact"): in 1-D the Kalman smoother (``method="kalman"``,
+Accuracy reference ("exact"): in 1-D the Kalman smoother (``structure="kalman"``,
 the exact GP in O(n) for Matérn 5/2) at every n, cross-checked against the dense
 back end where that runs; in 2-D the dense GP, so n > --dense-max has no
 accuracy figures there. Reported against it: mean marginal KL(exact || approx)
@@ -118,7 +118,7 @@ def raw_predict(theta, X, y, Xs):
 # -- bayeskern back ends -----------------------------------------------------
 def _gp(theta, X, method, opts):
     return GaussianProcess(Matern52(lengthscale=theta[:-2], variance=theta[-2]), X, noise=theta[-1],
-                           method=method, **opts)
+                           structure=method, **opts)
 
 
 def bk_logprob(theta, X, y, method, opts):
@@ -136,7 +136,7 @@ def methods_for(d, n, ls, dense_max, features, half_range, X):
     m, c = st.num_basis, st.boundary_factor
     # the back end's own default (rules grown until the missed prior variance is 2 % of the noise), resolved
     # outside jit where the hyperparameters are concrete
-    auto = hsgp_backend.spec(GaussianProcess(Matern52(lengthscale=ls), X, noise=NOISE, method="hsgp"))
+    auto = hsgp_backend.spec(GaussianProcess(Matern52(lengthscale=ls), X, noise=NOISE, structure="hsgp"))
     out = {}
     if n <= dense_max:
         out["raw-dense"] = (None, {})

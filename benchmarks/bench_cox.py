@@ -58,7 +58,7 @@ def timed(fn, repeat=5):
 def density_and_gradient(grid, counts):
     """bayeskern model potential + gradient vs the same log joint written in raw JAX (dense whitened field)."""
     info = initialize_model(jax.random.PRNGKey(0), cox_grid_model, model_args=(grid, counts),
-                            model_kwargs={"method": "dense"})
+                            model_kwargs={"structure": "dense"})
     pe = jax.jit(jax.value_and_grad(info.potential_fn))
     z0 = info.param_info.z
     X = jnp.asarray(grid.centres)
@@ -90,13 +90,13 @@ def run(label, events, window, shape, field):
           f"raw JAX {t_raw * 1e3:.2f} ms, ratio {t_bk / t_raw:.2f}")
     n_ref = 300 if QUICK else 1000
     t = time.perf_counter()
-    ref = fit(events, window, shape=shape, method="nuts", field=field, num_warmup=n_ref, num_samples=n_ref,
+    ref = fit(events, window, shape=shape, method="nuts", structure=field, num_warmup=n_ref, num_samples=n_ref,
               num_chains=2 if QUICK else 4)
     t_ref = time.perf_counter() - t
     print(f"reference NUTS ({field}) {t_ref:.1f} s")
     for method in ("laplace", "svi", "nuts"):
         t = time.perf_counter()
-        res = fit(events, window, shape=shape, method=method, field=None if method == "laplace" else field,
+        res = fit(events, window, shape=shape, method=method, structure="auto" if method == "laplace" else field,
                   num_warmup=300, num_samples=300, num_chains=1, seed=1)
         el = time.perf_counter() - t
         z, rel = accuracy(res, ref)
@@ -185,7 +185,7 @@ def laplace_vs_field_nuts(n=32, warmup=300, draws=300, scale=1.0):
     for method in ("laplace", "nuts"):
         with CompileTimer() as ct:
             t = time.perf_counter()
-            res = fit(ev, win, shape=(n, n), method=method, field="kronecker", num_warmup=warmup, num_samples=draws,
+            res = fit(ev, win, shape=(n, n), method=method, structure="kronecker", num_warmup=warmup, num_samples=draws,
                       num_chains=1, seed=2)
             wall = time.perf_counter() - t
         # Compile time is excluded: it is a fixed cost per process (cached across runs with the

@@ -59,7 +59,7 @@ def model(X, y):
     ls = numpyro.sample("ls", dist.LogNormal(np.log(np.sqrt(d)), 1.0).expand([d]).to_event(1))
     var = numpyro.sample("var", dist.LogNormal(np.log(4.0), 1.0))
     laplace_marginal("f", RBF(lengthscale=ls, variance=var), X, lambda f: dist.Bernoulli(logits=f), y,
-                     method="dense")
+                     structure="dense")
 
 
 def kernel_of(v):

@@ -14,7 +14,7 @@ baseline before anything is timed.
 
 Rows:
   cholesky   one jitted Cholesky of the same n×n matrix (the reference unit)
-  bayeskern  jit(value_and_grad) of GaussianProcess(kernel, X, noise, method="dense").log_prob(y)
+  bayeskern  jit(value_and_grad) of GaussianProcess(kernel, X, noise, structure="dense").log_prob(y)
              (custom VJP: ½(ααᵀ − K⁻¹) pushed through the kernel; "dense" is
              forced because "auto" picks the Kalman back end for 1-D Matérn at n ≥ 1000)
   raw        hand-written JAX: K by broadcasting, jnp.linalg.cholesky,
@@ -96,9 +96,9 @@ def bayeskern_mll(kernel_name):
 
     def f(theta, X, y):
         ls, var, noise = unpack(theta)
-        # method="dense" explicitly: "auto" switches 1-D Matérn to the Kalman back end at
+        # structure="dense" explicitly: "auto" switches 1-D Matérn to the Kalman back end at
         # n >= 1000, which is a different algorithm from the dense peers compared here.
-        gp = GaussianProcess(Kern(lengthscale=ls, variance=var), X, noise=noise, method=DENSE)
+        gp = GaussianProcess(Kern(lengthscale=ls, variance=var), X, noise=noise, structure=DENSE)
         return gp.log_prob(y)
 
     return f

@@ -37,7 +37,7 @@ def median_time(fn, *args, repeats=5):
 def bayeskern_vg(parallel):
     def lp(p, t, y):
         k = Matern52(lengthscale=p[0], variance=p[1])
-        return GaussianProcess(k, t, noise=p[2], method="kalman", parallel_scan=parallel).log_prob(y)
+        return GaussianProcess(k, t, noise=p[2], structure="kalman", parallel_scan=parallel).log_prob(y)
 
     return jax.jit(jax.value_and_grad(lp))
 

@@ -6,7 +6,7 @@ and two kernels whose Gram matrix is a Kronecker product:
   rbf_ard    RBF(lengthscale=(ℓ0, ℓ1), variance=s) (separable ARD form)
   m32xrbf    s · Matern32(ℓ0, active_dims=[0]) · RBF(ℓ1, active_dims=[1])
 
-For each, jit(value_and_grad) of GaussianProcess(..., method="kronecker").log_prob(y)
+For each, jit(value_and_grad) of GaussianProcess(..., structure="kronecker").log_prob(y)
 w.r.t. the log-hyperparameters (ℓ0, ℓ1, s, noise) is timed on the big grid
 (256 × 256 = 65,536 points; --quick: 64 × 64), median over rounds. In the
 same run the Kronecker value and gradient are checked against the dense
@@ -62,7 +62,7 @@ def value_and_grad(name, X, y, method):
 
     def f(theta):
         p = jnp.exp(theta)
-        return GaussianProcess(kernel(name, p), X, noise=p[3], method=method, **opts).log_prob(y)
+        return GaussianProcess(kernel(name, p), X, noise=p[3], structure=method, **opts).log_prob(y)
 
     return jax.jit(jax.value_and_grad(f))
 

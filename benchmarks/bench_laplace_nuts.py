@@ -68,7 +68,7 @@ def priors():
 
 def marginal_model(x, y):
     kernel, b = priors()
-    laplace_marginal("f", kernel, x, lambda f: dist.Poisson(jnp.exp(f)), y, mean=b, method="dense")
+    laplace_marginal("f", kernel, x, lambda f: dist.Poisson(jnp.exp(f)), y, mean=b, structure="dense")
 
 
 def latent_model(x, y):

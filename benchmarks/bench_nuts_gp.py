@@ -8,9 +8,9 @@ noise ~ LogNormal(-2, 1). Models:
   (a) textbook: K built by hand (Matern52 of |x_i - x_j|),
       numpyro.sample("y", dist.MultivariateNormal(0, covariance_matrix=K + noise*I), obs=y)
   (b) bayeskern: numpyro.sample("y", GaussianProcess(Matern52(lengthscale, variance), X, noise=noise), obs=y)
-      (the default method="auto"; for 1-D Matérn data with n >= 128 it resolves to the
+      (the default structure="auto"; for 1-D Matérn data with n >= 128 it resolves to the
       exact state-space ("kalman") back end; the choice is printed)
-  (c) bayeskern_dense: (b) with method="dense" forced (Cholesky with the analytic gradient)
+  (c) bayeskern_dense: (b) with structure="dense" forced (Cholesky with the analytic gradient)
   (d) bayeskern_runner: model (b) sampled by bayeskern.infer.nuts (the package's runner:
       init to the prior median, dense mass matrix for this 3-dimensional posterior)
 
@@ -100,7 +100,7 @@ def model_bayeskern(X, y):
 
 def model_bayeskern_dense(X, y):
     ls, var, noise = priors()
-    gp = GaussianProcess(Matern52(lengthscale=ls, variance=var), X, noise=noise, method="dense")
+    gp = GaussianProcess(Matern52(lengthscale=ls, variance=var), X, noise=noise, structure="dense")
     numpyro.sample("y", gp, obs=y)
 
 
@@ -176,8 +176,8 @@ def main():
     print(f"n = {n}, 1 chain, {nw} warm-up + {ns} draws, init_to_median, NUTS defaults (target_accept 0.8, "
           f"max_tree_depth 10, diagonal mass)\n")
     X, y = make_data(n)
-    auto = GaussianProcess(Matern52(), X, noise=0.1).method
-    print(f"GaussianProcess(Matern52(...), X, noise=...) with method='auto' resolves to {auto!r} for n = {n}\n")
+    auto = GaussianProcess(Matern52(), X, noise=0.1).structure
+    print(f"GaussianProcess(Matern52(...), X, noise=...) with structure='auto' resolves to {auto!r} for n = {n}\n")
 
     res = {m: {} for m in models}
     for phase, seed in (("run1", 1), ("run2", 2)):

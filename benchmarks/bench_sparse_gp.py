@@ -11,7 +11,7 @@ data-scaled hyperparameters: lengthscale 1, variance var(y), noise 0.1 var(y)):
 
   exact-2000   exact GP on a random subsample of 2000 training points;
                hyperparameters by Adam on its exact log marginal likelihood.
-  SGPR M       method="sgpr" (Titsias VFE bound), M = 100, 300, 500 inducing
+  SGPR M       structure="sgpr" (Titsias VFE bound), M = 100, 300, 500 inducing
                inputs initialised by k-means++ (select_inducing); kernel
                hyperparameters, noise and Z by Adam on the bound. The bound costs
                O(n M^2) per step, so the Adam steps first run on the bound of a
@@ -163,7 +163,7 @@ def run_sgpr(X, y, Xt, yt, M, steps, full_steps, fit_subsample, seed=0):
     params = dict(init_params(y, X.shape[1]), Z=Z0)
 
     def loss(p, Xb, yb):
-        gp = GaussianProcess(kernel_of(p), Xb, noise=jnp.exp(p["log_noise"]), method="sgpr", inducing=p["Z"])
+        gp = GaussianProcess(kernel_of(p), Xb, noise=jnp.exp(p["log_noise"]), structure="sgpr", inducing=p["Z"])
         return -gp.log_prob(yb) / Xb.shape[0]
 
     Xa, ya = jnp.asarray(X), jnp.asarray(y)
@@ -177,7 +177,7 @@ def run_sgpr(X, y, Xt, yt, M, steps, full_steps, fit_subsample, seed=0):
 
     @jax.jit
     def predict(p, X, y, Xt):
-        gp = GaussianProcess(kernel_of(p), X, noise=jnp.exp(p["log_noise"]), method="sgpr", inducing=p["Z"])
+        gp = GaussianProcess(kernel_of(p), X, noise=jnp.exp(p["log_noise"]), structure="sgpr", inducing=p["Z"])
         post = gp.condition(y, Xt, include_noise=True)
         return post.mean, post.variance
 
@@ -248,7 +248,7 @@ def timing_section(sizes, M, batch, dense_max, repeats, use_gpjax, seed=0):
             return GaussianProcess(kernel_of(p), X, noise=jnp.exp(p["log_noise"])).log_prob(y)
 
         def sgpr(p, Z, X, y):
-            return GaussianProcess(kernel_of(p), X, noise=jnp.exp(p["log_noise"]), method="sgpr",
+            return GaussianProcess(kernel_of(p), X, noise=jnp.exp(p["log_noise"]), structure="sgpr",
                                    inducing=Z).log_prob(y)
 
         def svgp(p, Z, q_loc, q_tril, Xb, yb, n=n):
@@ -289,7 +289,7 @@ def timing_section(sizes, M, batch, dense_max, repeats, use_gpjax, seed=0):
                          round_ratio(times, name, ref) if ref != name else float("nan"), values[name]))
         if n <= dense_max:
             gp_exact = GaussianProcess(kernel_of(theta), Xa, noise=0.09)
-            gp_sparse = GaussianProcess(kernel_of(theta), Xa, noise=0.09, method="sgpr", inducing=Z)
+            gp_sparse = GaussianProcess(kernel_of(theta), Xa, noise=0.09, structure="sgpr", inducing=Z)
             Xq = jnp.asarray(Xt[:1000])
             pe, ps = gp_exact.condition(ya, Xq), gp_sparse.condition(ya, Xq)
             acc.append((n, (values["exact dense"] - values["SGPR"]) / n,

@@ -43,9 +43,9 @@ def main(method: str = "nuts", *, quick: bool = False, shape: tuple[int, int] | 
     num_chains = num_chains or (2 if quick else 4)
     steps = steps or (1000 if quick else 3000)
     data = load_japanese_pines()
-    field = None if method == "laplace" else "kronecker"
+    structure = "auto" if method == "laplace" else "kronecker"
     t0 = time.perf_counter()
-    res = fit(data.X, data.window, shape=shape, method=method, field=field, num_warmup=num_warmup,
+    res = fit(data.X, data.window, shape=shape, method=method, structure=structure, num_warmup=num_warmup,
               num_samples=num_samples, num_chains=num_chains, steps=steps, seed=seed)
     seconds = time.perf_counter() - t0
     s = res.intensity_summary(threshold=100.0)

@@ -36,7 +36,6 @@ LAZY_ALLOWED: dict[tuple[str, str], str] = {
     ("bayeskern/cli.py", "bayeskern.demo"): "issue 16: not yet moved",
     ("bayeskern/cli.py", "bayeskern.diagnostics.check"): "issue 16: not yet moved",
     ("bayeskern/cli.py", "bayeskern.infer"): "issue 16: not yet moved",
-    ("bayeskern/cox/fit.py", "bayeskern.cox.field"): "issue 16: not yet moved",
     ("bayeskern/cox/fit.py", "bayeskern.cox.links"): "issue 16: not yet moved",
     ("bayeskern/cox/fit.py", "bayeskern.cox.models"): "issue 16: not yet moved",
     ("bayeskern/cox/fit.py", "bayeskern.cox.plots"): "issue 16: not yet moved",

@@ -84,13 +84,13 @@ def test_gaussian_process_repr_names_kernel_noise_mean_backend_and_sizes():
     X = np.linspace(0.0, 1.0, 50)
     gp = GaussianProcess(Matern52(lengthscale=0.5), X, noise=0.01)
     assert repr(gp) == (
-        "GaussianProcess(kernel=Matern52(lengthscale=0.5, variance=1), n=50, d=1, noise=0.01, mean=zero, method='dense')"
+        "GaussianProcess(kernel=Matern52(lengthscale=0.5, variance=1), n=50, d=1, noise=0.01, mean=zero, structure='dense')"
     )
     big = np.linspace(0.0, 10.0, 300)
     hetero = GaussianProcess(Matern52(lengthscale=2.0), big, noise=np.linspace(0.1, 0.2, 300), mean=np.sin)
     text = repr(hetero)
     assert_short(text)
-    assert "method='kalman'" in text and "noise=(300,) float64 in [0.1, 0.2]" in text and "mean=sin" in text
+    assert "structure='kalman'" in text and "noise=(300,) float64 in [0.1, 0.2]" in text and "mean=sin" in text
     assert "n=300" in text
     const = GaussianProcess(RBF(lengthscale=[1.0, 2.0]), np.ones((4, 2)) * np.arange(4.0)[:, None], mean=1.5)
     assert "d=2" in repr(const) and "mean=1.5" in repr(const) and "noise=0" in repr(const)
@@ -99,7 +99,7 @@ def test_gaussian_process_repr_names_kernel_noise_mean_backend_and_sizes():
     for p in (gp, hetero, const, batched):
         html = p._repr_html_()
         assert_table(html)
-        assert "method" in html and "kernel" in html and ("Matern52" in html or "RBF" in html)
+        assert "structure" in html and "kernel" in html and ("Matern52" in html or "RBF" in html)
 
 
 def test_gaussian_process_repr_inside_jit():

@@ -14,7 +14,7 @@
   ``expected_count(region)``, ``pair_correlation(r)``, ``simulate(num)``, ``plot()``.
 """
 
-from bayeskern.cox.field import FIELD_METHODS, latent_field
+from bayeskern.cox.field import STRUCTURES, field_structure, latent_field
 from bayeskern.cox.fit import METHODS, CoxFit, fit, laplace_grid_model
 from bayeskern.cox.grid import Grid, bin_events, check_events, make_grid
 from bayeskern.cox.likelihood import (
@@ -31,9 +31,9 @@ from bayeskern.cox.summaries import pair_correlation, simulate_patterns, thin
 from bayeskern.cox.windows import Interval, Polygon, Rectangle, SpaceTime, as_window
 
 __all__ = [
-    "FIELD_METHODS",
     "LINKS",
     "METHODS",
+    "STRUCTURES",
     "CoxFit",
     "Grid",
     "Interval",
@@ -54,6 +54,7 @@ __all__ = [
     "intensity_field",
     "laplace_grid_model",
     "latent_field",
+    "field_structure",
     "lgcp_1d",
     "lgcp_2d",
     "make_grid",

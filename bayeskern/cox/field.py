@@ -19,12 +19,30 @@ import numpyro.distributions as dist
 from bayeskern.features.hsgp import HSGPBasis, hsgp_features
 from bayeskern.gp import latent
 from bayeskern.gp.backends.kronecker_factors import axis_gram, factor_kernel
+from bayeskern.gp.structure import choose_structure
 from bayeskern.linalg import cholesky, default_jitter
 from bayeskern.linalg.kronecker import kron_mvp
 
-__all__ = ["FIELD_METHODS", "kronecker_reason", "latent_field"]
+__all__ = ["STRUCTURES", "field_structure", "kronecker_reason", "latent_field"]
 
-FIELD_METHODS = ("dense", "kronecker", "hsgp")
+#: The Cox latent field's structures (besides ``"auto"``).
+STRUCTURES = ("dense", "kronecker", "hsgp")
+
+
+def field_structure(structure: str, grid) -> str:
+    """Check a Cox field's ``structure`` and resolve ``"auto"`` on ``grid``.
+
+    ``"auto"`` follows the library's one rule, :func:`bayeskern.gp.structure.choose_structure`
+    with context ``"cox"``: ``"kronecker"`` on a grid of 2 or more axes, else ``"dense"``.
+
+    Raises:
+        ValueError: ``structure`` is not ``"auto"`` or one of :data:`STRUCTURES`.
+    """
+    if structure == "auto":
+        return choose_structure("cox", grid.size, grid.dim)
+    if structure not in STRUCTURES:
+        raise ValueError(f"structure must be 'auto' or one of {STRUCTURES}, got {structure!r}")
+    return structure
 
 
 def kronecker_reason(kernel, dim: int) -> str | None:
@@ -33,7 +51,7 @@ def kronecker_reason(kernel, dim: int) -> str | None:
     return out if isinstance(out, str) else None
 
 
-def latent_field(name: str, kernel, grid, method: str = "dense", *, num_basis=None, boundary_factor: float = 1.5,
+def latent_field(name: str, kernel, grid, structure: str = "dense", *, num_basis=None, boundary_factor: float = 1.5,
                  jitter: float | None = None):
     """Sample a whitened zero-mean GP over ``grid``'s cell centres and return it ``(N,)`` (C order).
 
@@ -41,20 +59,19 @@ def latent_field(name: str, kernel, grid, method: str = "dense", *, num_basis=No
         name: site name of the field (the whitened draws are ``f"{name}_z"``).
         kernel: covariance function over the window's coordinates.
         grid: a :class:`~bayeskern.cox.grid.Grid`.
-        method: ``"dense"``, ``"kronecker"`` or ``"hsgp"``.
+        structure: ``"dense"``, ``"kronecker"``, ``"hsgp"`` or ``"auto"`` (:func:`field_structure`).
         num_basis: HSGP basis functions per axis (default ``min(m_d, 32)``).
         boundary_factor: HSGP box half-width over the data half-range.
         jitter: relative diagonal jitter for the Cholesky factors.
     """
-    if method not in FIELD_METHODS:
-        raise ValueError(f"method must be one of {FIELD_METHODS}, got {method!r}")
+    structure = field_structure(structure, grid)
     X = jnp.asarray(grid.centres)
-    if method == "dense":
+    if structure == "dense":
         return latent(name, kernel, X, jitter=jitter)
-    if method == "kronecker":
+    if structure == "kronecker":
         factors = factor_kernel(kernel, grid.dim)
         if isinstance(factors, str):
-            raise ValueError(f"method='kronecker' needs a kernel that factors over the grid axes: {factors}")
+            raise ValueError(f"structure='kronecker' needs a kernel that factors over the grid axes: {factors}")
         Ls = []
         for d, ax in enumerate(grid.axes):
             K = axis_gram(factors.axes[d], jnp.asarray(ax), None, d, grid.dim)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from bayeskern.cox.field import field_structure
 from bayeskern.cox.grid import bin_events
 from bayeskern.cox.models import FIELD_JITTER, cox_grid_model, default_field_kernel
 from bayeskern.cox.windows import as_window
@@ -27,6 +28,7 @@ from bayeskern.priors import resolve_kernel
 
 __all__ = ["METHODS", "CoxFit", "fit", "laplace_grid_model"]
 
+#: The inference algorithms of :func:`fit` (``method=``).
 METHODS = ("laplace", "nuts", "svi")
 
 
@@ -119,13 +121,13 @@ class CoxFit(Fit):
 
 
 def laplace_grid_model(grid, counts, *, name: str = "f", obs_name: str = "counts", kernel=None, link="log",
-                       base_rate=None, link_params=None, field: str = "dense", num_basis=None, covariates=None,
+                       base_rate=None, link_params=None, structure: str = "dense", num_basis=None, covariates=None,
                        offset=None, covariate_kernel=None, **options):
     """The grid Cox process with the field integrated out by the embedded Laplace marginal.
 
-    ``field="dense"`` or ``"hsgp"``: the field lives on the observed cells only
+    ``structure="dense"`` or ``"hsgp"``: the field lives on the observed cells only
     (dense covariance, or a Hilbert-space basis of ``num_basis`` functions per axis,
-    default ``min(m_d, 32)``). ``field="kronecker"``: the field lives on every
+    default ``min(m_d, 32)``). ``structure="kronecker"``: the field lives on every
     cell of the full grid (Kronecker prior, CG Newton, stochastic-Lanczos log
     det; ``**options`` go to :func:`bayeskern.gp.laplace_marginal.laplace_marginal`,
     e.g. ``num_probes``); unobserved cells (zero exposure) contribute no
@@ -146,7 +148,6 @@ def laplace_grid_model(grid, counts, *, name: str = "f", obs_name: str = "counts
     import numpyro
     import numpyro.distributions as dist
 
-    from bayeskern.cox.field import FIELD_METHODS
     from bayeskern.cox.links import get_link
     from bayeskern.cox.models import (
         additive_covariate_kernel,
@@ -156,10 +157,9 @@ def laplace_grid_model(grid, counts, *, name: str = "f", obs_name: str = "counts
     )
     from bayeskern.gp.laplace.marginal import laplace_marginal
 
-    if field not in FIELD_METHODS:
-        raise ValueError(f"field must be one of {FIELD_METHODS}, got {field!r}")
-    Z, uoff = check_covariates(covariates, offset, grid.size, covariate_kernel=covariate_kernel, field=field)
-    full = field == "kronecker"
+    structure = field_structure(structure, grid)
+    Z, uoff = check_covariates(covariates, offset, grid.size, covariate_kernel=covariate_kernel, structure=structure)
+    full = structure == "kronecker"
     obs_idx = np.arange(grid.size) if full else grid.observed
     X = grid.centres[obs_idx]
     seen = grid.exposure[obs_idx] > 0
@@ -171,7 +171,7 @@ def laplace_grid_model(grid, counts, *, name: str = "f", obs_name: str = "counts
     if lname == "sigmoid" and params.get("max_rate") is None:
         params["max_rate"] = numpyro.sample(f"{name}_max_rate", dist.LogNormal(jnp.log(2.0 * base_rate), 1.0))
     lk = get_link(link, **params)
-    k = resolve_kernel(kernel, name, X, default=default_field_kernel(field, X))
+    k = resolve_kernel(kernel, name, X, default=default_field_kernel(structure, X))
     if covariate_kernel is not None:
         k = additive_covariate_kernel(k, covariate_gp_kernel(name, covariate_kernel, Z, covariates), grid.dim)
         X = jnp.concatenate([jnp.asarray(X, Z.dtype), Z[obs_idx]], axis=1)
@@ -192,10 +192,10 @@ def laplace_grid_model(grid, counts, *, name: str = "f", obs_name: str = "counts
     if uoff is not None:
         off = uoff[obs_idx] if off is None else off + uoff[obs_idx]
     kw = dict(options)
-    if field == "hsgp":
+    if structure == "hsgp":
         kw["num_basis"] = tuple(min(s, 32) for s in grid.shape) if num_basis is None else num_basis
     return laplace_marginal(name, k, X, lik, y, mean=mean, offset=off, jitter=FIELD_JITTER, obs_name=obs_name,
-                            method=field, **kw)
+                            structure=structure, **kw)
 
 
 def _default_shape(window, n_events: int):
@@ -206,7 +206,7 @@ def _default_shape(window, n_events: int):
     return (16, 16, 8)
 
 
-def fit(events, window, *, shape=None, kernel=None, link="log", method: str = "nuts", field: str | None = None,
+def fit(events, window, *, shape=None, kernel=None, link="log", method: str = "nuts", structure: str = "auto",
         covariates=None, offset=None, covariate_kernel=None, exposure=None, mask=None, link_params=None,
         name: str = "f", num_warmup: int = 500, num_samples: int = 500, num_chains: int | None = None, steps: int = 3000,
         seed: int = 0, progress_bar: bool = False, **options) -> CoxFit:
@@ -221,10 +221,11 @@ def fit(events, window, *, shape=None, kernel=None, link="log", method: str = "n
             callable ``(name, X) -> Kernel`` with ``X`` the cell centres ``(N, dim)``; or None for
             :func:`~bayeskern.cox.models.default_field_kernel` (Matern52 dense / HSGP, ARD RBF Kronecker).
         link: ``"log"`` (LGCP), ``"softplus"``, ``"square"``, ``"sigmoid"`` or a Link.
-        method: ``"nuts"``, ``"svi"`` or ``"laplace"``.
-        field: ``"dense"``, ``"kronecker"`` or ``"hsgp"`` (default dense in 1-D, kronecker in 2-D), for
-            every method; with ``method="laplace"`` it picks the embedded Laplace back end
-            (:func:`laplace_grid_model`).
+        method: the inference algorithm: ``"nuts"``, ``"svi"`` or ``"laplace"``.
+        structure: the field's linear algebra: ``"dense"``, ``"kronecker"``, ``"hsgp"`` or ``"auto"``
+            (default; :func:`bayeskern.gp.structure.choose_structure` with context ``"cox"``: dense in
+            1-D, kronecker in 2-D and up), for every method; with ``method="laplace"`` it picks the
+            embedded Laplace back end (:func:`laplace_grid_model`).
         covariates: ``(N,)`` or ``(N, p)`` covariate surfaces, one finite row per grid cell
             (``N = ∏ shape``, C order, as :attr:`Grid.centres`; standardise them): a linear term
             ``Zβ`` with ``{name}_beta ~ N(0, I_p)``, for every method (with ``"laplace"`` it enters
@@ -234,7 +235,7 @@ def fit(events, window, *, shape=None, kernel=None, link="log", method: str = "n
         covariate_kernel: a GP term ``g(z(s))`` of the covariate values beside the linear one: a Kernel
             over the covariate columns, a kernel class (sites ``{name}_cov_*``, priors scaled on
             ``covariates``) or a callable ``(prefix, Z) -> Kernel``; needs ``covariates`` and
-            ``field="dense"``, every method (see :func:`bayeskern.cox.models.intensity_field`).
+            ``structure="dense"``, every method (see :func:`bayeskern.cox.models.intensity_field`).
         exposure, mask: per-cell exposure multiplier and observation mask (see :func:`make_grid`).
         link_params: ``{"offset": ...}`` (square) or ``{"max_rate": ...}`` (sigmoid).
         name: site prefix of the field.
@@ -256,7 +257,7 @@ def fit(events, window, *, shape=None, kernel=None, link="log", method: str = "n
 
     Raises:
         ValueError: empty events, NaN coordinates, events outside the window, negative exposure,
-            unknown method/link/field; covariates/offset of the wrong length or not finite; a
+            unknown method/link/structure; covariates/offset of the wrong length or not finite; a
             covariate_kernel without covariates or with a non-dense field.
     """
     if method not in METHODS:
@@ -270,12 +271,12 @@ def fit(events, window, *, shape=None, kernel=None, link="log", method: str = "n
 
     P = _as_points(np.asarray(events, float), win.dim, "events")
     lname = link if isinstance(link, str) else link.name
-    field = field or ("kronecker" if win.dim >= 2 else "dense")
+    structure = field_structure(structure, grid)
     from bayeskern.cox.models import check_covariates, covariate_kernel_sampler
 
     # Checked here, on concrete values, before any compile; a kernel class gets its data-scaled priors now
     # because later replays of the model (latent draws, pointwise log likelihood) trace the covariates.
-    _, uoff = check_covariates(covariates, offset, grid.size, covariate_kernel=covariate_kernel, field=field)
+    _, uoff = check_covariates(covariates, offset, grid.size, covariate_kernel=covariate_kernel, structure=structure)
     covariate_kernel = covariate_kernel_sampler(covariate_kernel, covariates)
     cov = {"covariates": covariates, "offset": offset, "covariate_kernel": covariate_kernel}
     if method == "laplace":
@@ -289,14 +290,14 @@ def fit(events, window, *, shape=None, kernel=None, link="log", method: str = "n
 
             options["chain_method"] = "parallel" if jax.local_device_count() >= num_chains else "sequential"
         base = nuts(laplace_grid_model, grid, counts, name=name, obs_name="counts", kernel=kernel, link=link,
-                    link_params=link_params, field=field, num_warmup=num_warmup, num_samples=num_samples,
+                    link_params=link_params, structure=structure, num_warmup=num_warmup, num_samples=num_samples,
                     num_chains=num_chains, seed=seed, progress_bar=progress_bar, **cov, **lap, **options)
         f = sample_latent(base, name, seed=seed, obs_name="counts")
         lam = _laplace_intensity(base, f, grid, lname, link, link_params, name, uoff)
         base.samples_by_chain[f"{name}_intensity"] = lam.reshape((base.num_chains, base.num_draws, -1))
-        base.extras["inference"] = f"embedded Laplace marginal ({field} field) + NUTS over hyperparameters"
+        base.extras["inference"] = f"embedded Laplace marginal ({structure} field) + NUTS over hyperparameters"
     else:
-        kw = {"name": name, "obs_name": "counts", "kernel": kernel, "link": link, "method": field,
+        kw = {"name": name, "obs_name": "counts", "kernel": kernel, "link": link, "structure": structure,
               "link_params": link_params, **cov}
         if method == "nuts":
             from bayeskern.infer import nuts
@@ -315,7 +316,7 @@ def fit(events, window, *, shape=None, kernel=None, link="log", method: str = "n
     base.extras.update({"link": lname, "grid_shape": str(grid.shape), "num_events": int(P.shape[0])})
     from bayeskern.kernels import RBF, Matern52
 
-    default_cls = RBF if field == "kronecker" else Matern52
+    default_cls = RBF if structure == "kronecker" else Matern52
     base.extras["_kernel_spec"] = default_cls if kernel is None else kernel
     return CoxFit.wrap(base, grid=grid, events=P, counts=counts, name=name, link=lname)
 

@@ -25,7 +25,7 @@ import numpyro
 import numpyro.distributions as dist
 
 from bayeskern._checks import is_concrete
-from bayeskern.cox.field import latent_field
+from bayeskern.cox.field import field_structure, latent_field
 from bayeskern.cox.likelihood import cox_counts
 from bayeskern.cox.links import get_link
 from bayeskern.gp import latent
@@ -40,13 +40,13 @@ __all__ = ["FIELD_JITTER", "additive_covariate_kernel", "check_covariates", "cov
 FIELD_JITTER = 1e-6
 
 
-def default_field_kernel(method: str, X) -> KernelSpec:
+def default_field_kernel(structure: str, X) -> KernelSpec:
     """Cox's default field kernel, as the ``default`` of :func:`~bayeskern.priors.resolve_kernel`.
 
     Matern52 for the dense and HSGP fields; RBF on a Kronecker field (it factors over the
     grid axes), with one lengthscale per axis for ``X`` ``(N, d)`` with ``d > 1``.
     """
-    if method != "kronecker":
+    if structure != "kronecker":
         return Matern52
     return _ard_rbf if np.shape(X)[1] > 1 else RBF
 
@@ -57,7 +57,7 @@ def _ard_rbf(prefix: str, X) -> Kernel:
 
 
 # ------------------------------------------------------------------ covariates
-def check_covariates(covariates, offset, n: int, *, covariate_kernel=None, field: str = "dense"):
+def check_covariates(covariates, offset, n: int, *, covariate_kernel=None, structure: str = "dense"):
     """Checked ``(Z, offset)``: ``Z`` ``(n, p)`` float or None, ``offset`` ``(n,)`` or None.
 
     ``covariates`` is ``(n,)`` or ``(n, p)`` (one row per grid cell), ``offset`` ``(n,)``; both
@@ -89,8 +89,8 @@ def check_covariates(covariates, offset, n: int, *, covariate_kernel=None, field
     if covariate_kernel is not None:
         if Z is None:
             raise ValueError("covariate_kernel needs covariates= (the surfaces it is a function of)")
-        if field != "dense":
-            raise ValueError(f"covariate_kernel needs the dense field (field='dense'), got {field!r}: the sum of a "
+        if structure != "dense":
+            raise ValueError(f"covariate_kernel needs the dense field (structure='dense'), got {structure!r}: the sum of a "
                              "spatial and a covariate kernel neither factors over the grid axes (Kronecker) nor has "
                              "a Hilbert-space basis over the window (HSGP)")
     return Z, off
@@ -161,7 +161,7 @@ def linear_covariate_term(name: str, Z):
     return Z @ beta
 
 
-def intensity_field(name: str, grid, *, kernel=None, link="log", method: str = "dense", covariates=None,
+def intensity_field(name: str, grid, *, kernel=None, link="log", structure: str = "dense", covariates=None,
                     offset=None, covariate_kernel=None, base_rate: float = 1.0, link_params=None, num_basis=None):
     """Sample the intensity over every grid cell; returns ``(λ, log λ)``, each ``(N,)``.
 
@@ -175,7 +175,8 @@ def intensity_field(name: str, grid, *, kernel=None, link="log", method: str = "
             ``{name}_<hyperparameter>``, or callable ``(name, X) -> Kernel``; see
             :func:`~bayeskern.priors.resolve_kernel`) or None for :func:`default_field_kernel`.
         link: link name or :class:`~bayeskern.cox.links.Link`.
-        method: field representation ``"dense"``, ``"kronecker"`` or ``"hsgp"``.
+        structure: the field's linear-algebra structure: ``"dense"``, ``"kronecker"``, ``"hsgp"`` or
+            ``"auto"`` (:func:`bayeskern.cox.field.field_structure`: Kronecker in 2-D and up, else dense).
         covariates: ``(N,)`` or ``(N, p)`` covariate surfaces at the cells, finite in every cell
             (standardise them); coefficients ``{name}_beta ~ N(0, I_p)``.
         offset: ``(N,)`` known additive term on the linear predictor (e.g. log population), inside
@@ -183,7 +184,7 @@ def intensity_field(name: str, grid, *, kernel=None, link="log", method: str = "
         covariate_kernel: a GP term ``g(z(s))`` of the covariate values beside the linear one:
             a Kernel over the ``p`` covariate columns, a kernel class (hyperparameters
             ``{name}_cov_*`` with priors scaled on ``covariates``), or a callable
-            ``(prefix, Z (N, p)) -> Kernel``. Needs ``covariates`` and ``method="dense"``: the
+            ``(prefix, Z (N, p)) -> Kernel``. Needs ``covariates`` and ``structure="dense"``: the
             field becomes one GP over ``[s, z(s)]`` with kernel ``kernel(s, s') + covariate_kernel(z, z')``,
             and the site ``{name}`` is then ``f + g``.
         base_rate: a rough events-per-unit-measure scale; centres the prior of ``{name}_mean``.
@@ -195,19 +196,20 @@ def intensity_field(name: str, grid, *, kernel=None, link="log", method: str = "
         ValueError: covariates/offset without one finite row per cell, or a covariate_kernel
             without covariates or with a non-dense field (each naming the argument).
     """
-    Z, off = check_covariates(covariates, offset, grid.size, covariate_kernel=covariate_kernel, field=method)
+    structure = field_structure(structure, grid)
+    Z, off = check_covariates(covariates, offset, grid.size, covariate_kernel=covariate_kernel, structure=structure)
     params = dict(link_params or {})
     lname = link if isinstance(link, str) else link.name
     if isinstance(link, str) and lname == "sigmoid" and params.get("max_rate") is None:
         params["max_rate"] = numpyro.sample(f"{name}_max_rate", dist.LogNormal(jnp.log(2.0 * base_rate), 1.0))
     lk = get_link(link, **params)
     X = grid.centres
-    k = resolve_kernel(kernel, name, X, default=default_field_kernel(method, X))
+    k = resolve_kernel(kernel, name, X, default=default_field_kernel(structure, X))
     centre = 0.0 if lname == "sigmoid" else lk.inverse(base_rate)
     scale = 2.0 if lname in ("log", "sigmoid") else jnp.maximum(1.0, jnp.abs(centre))
     mu = numpyro.sample(f"{name}_mean", dist.Normal(centre, scale))
     if covariate_kernel is None:
-        f = latent_field(name, k, grid, method, num_basis=num_basis, jitter=FIELD_JITTER)
+        f = latent_field(name, k, grid, structure, num_basis=num_basis, jitter=FIELD_JITTER)
     else:
         k = additive_covariate_kernel(k, covariate_gp_kernel(name, covariate_kernel, Z, covariates), grid.dim)
         f = latent(name, k, jnp.concatenate([jnp.asarray(X, Z.dtype), Z], axis=1), jitter=FIELD_JITTER)
@@ -221,7 +223,7 @@ def intensity_field(name: str, grid, *, kernel=None, link="log", method: str = "
 
 
 def cox_grid_model(grid, counts=None, *, name: str = "f", obs_name: str = "counts", kernel=None, link="log",
-                   method: str = "dense", covariates=None, offset=None, covariate_kernel=None, base_rate=None,
+                   structure: str = "dense", covariates=None, offset=None, covariate_kernel=None, base_rate=None,
                    link_params=None, num_basis=None):
     """A Cox process on a grid with binned counts (``counts=None`` samples them).
 
@@ -230,25 +232,25 @@ def cox_grid_model(grid, counts=None, *, name: str = "f", obs_name: str = "count
     """
     if base_rate is None:
         base_rate = 1.0 if counts is None else jnp.maximum(jnp.sum(counts), 1.0) / float(np.sum(grid.exposure))
-    lam, log_lam = intensity_field(name, grid, kernel=kernel, link=link, method=method, covariates=covariates,
+    lam, log_lam = intensity_field(name, grid, kernel=kernel, link=link, structure=structure, covariates=covariates,
                                    offset=offset, covariate_kernel=covariate_kernel, base_rate=base_rate,
                                    link_params=link_params, num_basis=num_basis)
     return cox_counts(obs_name, lam, grid, counts, log_intensity=log_lam)
 
 
-def lgcp_1d(grid, counts=None, *, name: str = "f", obs_name: str = "counts", kernel=None, method: str = "dense",
+def lgcp_1d(grid, counts=None, *, name: str = "f", obs_name: str = "counts", kernel=None, structure: str = "dense",
             **kwargs):
     """Log-Gaussian Cox process for event times binned on a 1-D grid (Matern52 field by default)."""
     if grid.dim != 1:
         raise ValueError(f"lgcp_1d needs a 1-D grid, got {grid.dim}-D")
-    return cox_grid_model(grid, counts, name=name, obs_name=obs_name, kernel=kernel, link="log", method=method,
+    return cox_grid_model(grid, counts, name=name, obs_name=obs_name, kernel=kernel, link="log", structure=structure,
                           **kwargs)
 
 
 def lgcp_2d(grid, counts=None, *, name: str = "f", obs_name: str = "counts", kernel=None,
-            method: str = "kronecker", **kwargs):
+            structure: str = "kronecker", **kwargs):
     """Log-Gaussian Cox process for a 2-D point pattern (ARD RBF on a Kronecker grid by default)."""
     if grid.dim != 2:
         raise ValueError(f"lgcp_2d needs a 2-D grid, got {grid.dim}-D")
-    return cox_grid_model(grid, counts, name=name, obs_name=obs_name, kernel=kernel, link="log", method=method,
+    return cox_grid_model(grid, counts, name=name, obs_name=obs_name, kernel=kernel, link="log", structure=structure,
                           **kwargs)

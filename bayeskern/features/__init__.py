@@ -2,7 +2,7 @@
 features (i.i.d., orthogonal, simplex), Nyström features on landmarks, and pathwise posterior sampling built on them.
 
 Both bases give ``K ≈ Φ diag(s) Φᵀ`` with ``Φ`` ``(n, M)``; the GP back ends
-``method="hsgp"`` and ``method="rff"`` (``bayeskern.gp.backends``) use them
+``structure="hsgp"`` and ``structure="rff"`` (``bayeskern.gp.backends``) use them
 with the Woodbury identity (``bayeskern.linalg.woodbury``), and latent
 functions can be built from them directly inside a NumPyro model
 (``hsgp_features``, ``rff_features``).

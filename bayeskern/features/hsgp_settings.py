@@ -62,7 +62,7 @@ class HSGPSettings(NamedTuple):
     kernel: str
 
     def options(self) -> dict:
-        """``{"num_basis": ..., "boundary_factor": ...}`` for ``GaussianProcess(..., method="hsgp", **options)``."""
+        """``{"num_basis": ..., "boundary_factor": ...}`` for ``GaussianProcess(..., structure="hsgp", **options)``."""
         return {"num_basis": self.num_basis, "boundary_factor": self.boundary_factor}
 
 

@@ -41,16 +41,16 @@ from bayeskern.linalg import cholesky
 #: Default relative jitter on ``K_mm`` for landmark / inducing-point methods.
 INDUCING_JITTER = 1e-6
 
-_METHODS = ("kmeans++", "random")
+SELECTIONS = ("kmeans++", "random")
 
 
-def select_landmarks(X, num: int, *, method: str = "kmeans++", seed: int = 0) -> np.ndarray:
+def select_landmarks(X, num: int, *, selection: str = "kmeans++", seed: int = 0) -> np.ndarray:
     """Choose ``num`` rows of ``X`` as landmarks / inducing inputs, deterministically given ``seed``.
 
     Args:
         X: inputs ``(n,)`` or ``(n, d)`` (concrete values, not traced).
         num: number of landmarks ``M`` (``1 <= M <= n``).
-        method: ``"kmeans++"`` (default): k-means++ seeding (Arthur &
+        selection: how the landmarks are chosen: ``"kmeans++"`` (default): k-means++ seeding (Arthur &
             Vassilvitskii 2007): the first point uniformly, each next one with
             probability proportional to its squared Euclidean distance to the
             nearest point chosen so far, which spreads the landmarks over the
@@ -62,7 +62,7 @@ def select_landmarks(X, num: int, *, method: str = "kmeans++", seed: int = 0) ->
         ``(M, d)`` NumPy array of distinct rows of ``X`` (float64), in the order chosen.
 
     Raises:
-        ValueError: ``X`` is traced or not finite, ``num`` is out of range, or ``method`` is unknown.
+        ValueError: ``X`` is traced or not finite, ``num`` is out of range, or ``selection`` is unknown.
     """
     if not is_concrete(X):
         raise ValueError("X must hold concrete values to select landmarks (call this outside jit)")
@@ -70,10 +70,10 @@ def select_landmarks(X, num: int, *, method: str = "kmeans++", seed: int = 0) ->
     n = Xa.shape[0]
     if isinstance(num, bool) or not isinstance(num, (int, np.integer)) or not 1 <= num <= n:
         raise ValueError(f"num must be an integer in [1, n={n}], got {num!r}")
-    if method not in _METHODS:
-        raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
+    if selection not in SELECTIONS:
+        raise ValueError(f"selection must be one of {SELECTIONS}, got {selection!r}")
     rng = np.random.default_rng(seed)
-    if method == "random":
+    if selection == "random":
         idx = rng.choice(n, size=int(num), replace=False)
         return Xa[np.sort(idx)].copy()
     idx = np.empty(int(num), dtype=np.int64)

@@ -35,10 +35,13 @@ class GaussianProcess(Distribution):
             ``None`` for noise-free observations.
         mean: ``None`` (zero), a scalar, an ``(n,)`` array, or a callable
             ``mean(X) -> (n,)`` (needed to predict at new inputs with a non-zero mean).
-        method: linear-algebra back end: ``"dense"`` (Cholesky), ``"kalman"``
-            (state space, 1-D inputs, ``O(n)``) or ``"auto"`` (Kalman when it
-            applies and ``n >= 1000``, else dense); see ``bayeskern.gp.backends``.
-        **method_options: settings of the chosen back end, e.g. ``num_harmonics``
+        structure: the linear-algebra back end: ``"dense"`` (Cholesky), ``"kalman"``
+            (state space, 1-D inputs, ``O(n)``), ``"kronecker"`` (grids), the approximations
+            ``"hsgp"``, ``"rff"``, ``"sgpr"``, or ``"auto"``, resolved by
+            :func:`bayeskern.gp.structure.choose_structure` (context ``"gp"``: Kalman for 1-D
+            inputs from 128 points, Kronecker for exact grids from 64 points, else dense);
+            see ``bayeskern.gp.backends``.
+        **structure_options: settings of the chosen back end, e.g. ``num_harmonics``
             (Kalman with ``Periodic``); see each module of ``bayeskern.gp.backends``.
 
     Shapes: ``event_shape = (n,)``, ``batch_shape = ()``; under ``plate`` the
@@ -50,7 +53,7 @@ class GaussianProcess(Distribution):
     with ``batch_shape (S,)`` and ``noise`` ``(S, 1)`` or ``(S, n)`` make a
     process with ``batch_shape (S,)``, ``S`` independent GPs at the same
     inputs, whose ``log_prob`` of ``Y`` ``(S, n)`` is ``(S,)``. Only the dense
-    back end takes batches (``method="auto"`` picks it); ``condition``
+    back end takes batches (``structure="auto"`` picks it); ``condition``
     takes one series at a time; ``mean`` is shared by the series. Example::
 
         with numpyro.plate("series", S):
@@ -64,7 +67,7 @@ class GaussianProcess(Distribution):
     arg_constraints = {}
     support = constraints.real_vector
     pytree_data_fields = ("kernel", "X", "noise", "loc", "mean_constant", "option_arrays")
-    pytree_aux_fields = ("mean_fn", "mean_kind", "method", "options")
+    pytree_aux_fields = ("mean_fn", "mean_kind", "structure", "options")
 
     def __init__(
         self,
@@ -73,9 +76,9 @@ class GaussianProcess(Distribution):
         noise=None,
         mean=None,
         *,
-        method: str = "auto",
+        structure: str = "auto",
         validate_args=None,
-        **method_options,
+        **structure_options,
     ):
         if not isinstance(kernel, Kernel):
             raise KernelSpecError(
@@ -95,17 +98,17 @@ class GaussianProcess(Distribution):
         self.noise = _as_noise(noise, n, batched=bool(kernel_batch))
         batch = tuple(jnp.broadcast_shapes(kernel_batch, jnp.shape(self.noise)[:-1]))
         self.mean_kind, self.mean_fn, self.mean_constant, self.loc = _as_mean(mean, X, n)
-        self.options, self.option_arrays = _split_options(method_options)
+        self.options, self.option_arrays = _split_options(structure_options)
         if batch:
-            if method not in ("auto", "dense"):
+            if structure not in ("auto", "dense"):
                 raise ValueError(
-                    f"method={method!r} cannot be used: the kernel's hyperparameters have batch shape {batch} "
-                    "(one GP per series) and only method='dense' takes batches; for a structured back end "
+                    f"structure={structure!r} cannot be used: the kernel's hyperparameters have batch shape {batch} "
+                    "(one GP per series) and only structure='dense' takes batches; for a structured back end "
                     "build one GaussianProcess per series (a Python loop, or one site per series)"
                 )
-            method = "dense"
-        self.method = backends.choose(self, method)
-        backends.check_options(method, self.method, method_options)
+            structure = "dense"
+        self.structure = backends.choose(self, structure)
+        backends.check_options(structure, self.structure, structure_options)
         super().__init__(batch_shape=batch, event_shape=(n,), validate_args=validate_args)
 
     # -- display ---------------------------------------------------------
@@ -118,13 +121,13 @@ class GaussianProcess(Distribution):
             "array": f"array {short(self.loc)}",
         }[self.mean_kind]
         facts = {"kernel": repr(self.kernel), "n": str(n), "d": str(d), "noise": short(self.noise),
-                 "mean": mean, "method": repr(self.method)}
+                 "mean": mean, "structure": repr(self.structure)}
         if self.batch_shape:
             facts["batch_shape"] = shape_str(self.batch_shape)
         return facts
 
     def __repr__(self) -> str:
-        """``GaussianProcess(kernel=..., n=50, d=1, noise=0.01, mean=zero, method='dense')``."""
+        """``GaussianProcess(kernel=..., n=50, d=1, noise=0.01, mean=zero, structure='dense')``."""
         return call_repr("GaussianProcess", self._display_facts())
 
     def _repr_html_(self) -> str:
@@ -204,7 +207,7 @@ class GaussianProcess(Distribution):
 
         def one(kernel, noise_i, *arrays_i):
             kernel = self.kernel if kernel is None else kernel
-            return fn(GaussianProcess(kernel, self.X, noise_i, mean, method=self.method), *arrays_i)
+            return fn(GaussianProcess(kernel, self.X, noise_i, mean, structure=self.structure), *arrays_i)
 
         if kernels is None:
             return jax.vmap(lambda nz, *a: one(None, nz, *a))(noise, *arrays)
@@ -223,7 +226,7 @@ class GaussianProcess(Distribution):
 
     @property
     def _backend(self):
-        return BACKENDS[self.method]
+        return BACKENDS[self.structure]
 
     # -- conditioning ------------------------------------------------------
     def condition(self, y, X_new=None, *, kernel: Kernel | None = None, include_noise: bool = False):
@@ -267,7 +270,7 @@ def _split_options(options: dict):
             hash(value)
         except TypeError as err:
             raise ValueError(
-                f"method option {key}={value!r} must be hashable (a number, string or tuple) or an array"
+                f"structure option {key}={value!r} must be hashable (a number, string or tuple) or an array"
             ) from err
         static[key] = value
     return static, arrays

@@ -624,7 +624,7 @@ def _product_state_space(k: Product, J) -> StateSpaceModel:
 
 
 refuse(state_space_form, Warped,
-       "Warped kernels have no state-space form (the warp changes the time axis); use method='dense'")
+       "Warped kernels have no state-space form (the warp changes the time axis); use structure='dense'")
 
 
 @transition_matrix.register(Scaled)

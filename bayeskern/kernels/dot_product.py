@@ -129,4 +129,4 @@ class ArcCosine(Kernel):
 
 for _family in (Linear, Polynomial, ArcCosine):
     refuse(state_space_form, _family,
-           f"{_family.__name__} is not stationary, so it has no stationary state-space form; use method='dense'")
+           f"{_family.__name__} is not stationary, so it has no stationary state-space form; use structure='dense'")

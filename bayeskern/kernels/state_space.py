@@ -232,7 +232,7 @@ def scalar_param(k: Kernel, name: str) -> jax.Array:
         return v[0]
     raise ValueError(
         f"{type(k).__name__} has {name} of shape {v.shape} (one per input dimension); a state-space "
-        f"form exists only for 1-D inputs, so use a scalar {name} or method='dense'"
+        f"form exists only for 1-D inputs, so use a scalar {name} or structure='dense'"
     )
 
 
@@ -259,7 +259,7 @@ def _check_dims(kernel: Kernel) -> None:
             if len(k.active_dims) > 1:
                 raise ValueError(
                     f"{type(k).__name__} has active_dims={k.active_dims}: a state-space form needs "
-                    "a kernel of one input dimension; use method='dense'"
+                    "a kernel of one input dimension; use structure='dense'"
                 )
             seen.add(k.active_dims)
     if len(seen) > 1:

@@ -37,7 +37,7 @@ from bayeskern.kernels.state_space import (
 )
 from bayeskern.kernels.state_space_transitions import rotation, transition_matrix
 
-_NOT_RATIONAL = "{} has no finite state-space form (its spectrum is not rational); use Matern52 or method='dense'"
+_NOT_RATIONAL = "{} has no finite state-space form (its spectrum is not rational); use Matern52 or structure='dense'"
 
 
 def _spectral_density_method(kernel, omega):

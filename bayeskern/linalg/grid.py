@@ -45,7 +45,7 @@ def find_grid(X) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
     dims = " x ".join(str(m) for m in shape)
     axes = ", ".join(f"x_axis{d}" for d in range(D)) if D <= 3 else f"x_axis0, ..., x_axis{D - 1}"
     hint = (f"For a grid with missing cells pass the full axes explicitly, "
-            f"GaussianProcess(..., method='kronecker', grid=({axes}))")
+            f"GaussianProcess(..., structure='kronecker', grid=({axes}))")
     if N > n:
         present = len(np.unique(np.ravel_multi_index(tuple(idx), shape))) if N < 2**62 else n
         raise ValueError(

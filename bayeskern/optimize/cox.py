@@ -89,7 +89,7 @@ class CoxSearch:
         if surrogate is None:
             # The window is sized to the regions sought, so the prior expects structure at its width.
             scale = float(np.mean(2 * hw / (b[:, 1] - b[:, 0])))
-            kw = ({"grid": 40, "field": "dense"} if d == 1 else {"grid": 24, "field": "hsgp", "num_basis": 10}) | \
+            kw = ({"grid": 40, "structure": "dense"} if d == 1 else {"grid": 24, "structure": "hsgp", "num_basis": 10}) | \
                 {"prior_lengthscale": scale} | kw
             surrogate = CoxSurrogate(b, **kw)
         elif kw:

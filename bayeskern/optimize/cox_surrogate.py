@@ -56,9 +56,12 @@ from bayeskern.kernels import Matern52
 from bayeskern.linalg import cholesky
 from bayeskern.linalg.triangular import whiten
 
-__all__ = ["COX_FIELDS", "COX_LINKS", "CoxPosterior", "CoxSurrogate", "laplace_whitened"]
+__all__ = ["COX_LINKS", "COX_STRUCTURES", "CoxPosterior", "CoxSurrogate", "laplace_whitened"]
 
-COX_FIELDS = ("dense", "hsgp")
+#: The surrogate's field structures; given explicitly (no ``"auto"``): ``CoxOptimizer`` takes
+#: ``"dense"`` in 1-D and ``"hsgp"`` in 2-D (an approximation, which
+#: :func:`bayeskern.gp.structure.choose_structure` never picks).
+COX_STRUCTURES = ("dense", "hsgp")
 COX_LINKS = ("log", "softplus")
 
 
@@ -128,7 +131,7 @@ class CoxSurrogate:
     Args:
         bounds: ``(d, 2)`` box (``d`` = 1 or 2).
         grid: cells per axis.
-        field: ``"dense"`` (exact Matérn-5/2 Gram matrix; ``grid**d <= 1024``) or ``"hsgp"``.
+        structure: the field's linear algebra: ``"dense"`` (exact Matérn-5/2 Gram matrix; ``grid**d <= 1024``) or ``"hsgp"``.
         num_basis: HSGP basis functions per axis (default ``min(grid, 12)``).
         link: ``"log"`` (LGCP) or ``"softplus"``.
         lengthscales: kernel lengthscales on the unit box (the grid of ``h``).
@@ -136,7 +139,7 @@ class CoxSurrogate:
         prior_lengthscale: median of the log-normal (sd 1) prior weight over ``lengthscales`` (unit box).
     """
 
-    def __init__(self, bounds, *, grid: int = 40, field: str = "dense", num_basis: int | None = None,
+    def __init__(self, bounds, *, grid: int = 40, structure: str = "dense", num_basis: int | None = None,
                  link: str = "log", lengthscales=(0.03, 0.06, 0.12, 0.25), variances=(1.0, 4.0),
                  prior_lengthscale: float = 0.25):
         b = np.asarray(bounds, float)
@@ -144,20 +147,20 @@ class CoxSurrogate:
             raise ValueError(f"bounds must have shape (d, 2) with d = 1 or 2, got {b.shape}")
         if not np.all(np.isfinite(b)) or not np.all(b[:, 0] < b[:, 1]):
             raise ValueError(f"bounds must be finite with lower < upper, got {b.tolist()}")
-        if field not in COX_FIELDS:
-            raise ValueError(f"field must be one of {COX_FIELDS}, got {field!r}")
+        if structure not in COX_STRUCTURES:
+            raise ValueError(f"structure must be one of {COX_STRUCTURES}, got {structure!r}")
         if link not in COX_LINKS:
             raise ValueError(f"link must be one of {COX_LINKS}, got {link!r}")
         d = b.shape[0]
         grid = as_count(grid, "grid")
         num_basis = None if num_basis is None else as_count(num_basis, "num_basis")
-        if int(grid) < 4 or (field == "dense" and int(grid) ** d > 1024) or int(grid) ** d > 16384:
+        if int(grid) < 4 or (structure == "dense" and int(grid) ** d > 1024) or int(grid) ** d > 16384:
             raise ValueError(f"grid must be >= 4 with grid**d <= 1024 cells (dense) or <= 16384 (hsgp); got "
-                             f"grid={grid}, d={d}, field={field!r}")
+                             f"grid={grid}, d={d}, structure={structure!r}")
         ls, vs = np.asarray(lengthscales, float), np.asarray(variances, float)
         if ls.ndim != 1 or vs.ndim != 1 or ls.size < 1 or vs.size < 1 or np.any(ls <= 0) or np.any(vs <= 0):
             raise ValueError("lengthscales and variances must be non-empty 1-D sequences of positive numbers")
-        self.bounds, self.d, self.field, self.link_name = b, d, field, link
+        self.bounds, self.d, self.structure, self.link_name = b, d, structure, link
         self.link = get_link(link)
         self.grid = make_grid(b[0] if d == 1 else b, int(grid))
         self.shape = self.grid.shape
@@ -171,7 +174,7 @@ class CoxSurrogate:
         self.log_prior = -0.5 * (np.log(self.hypers[:, 0] / self.prior_lengthscale)) ** 2
         X = jnp.asarray(self.unit_centres)
         self.basis = None
-        if field == "dense":
+        if structure == "dense":
             def factor(ls_, var):
                 K = Matern52(lengthscale=ls_, variance=var)(X)
                 return cholesky(K, jitter=1e-6, name="Cox field kernel matrix")
@@ -228,7 +231,7 @@ class CoxSurrogate:
             var = numpyro.sample(f"{name}_variance", dist.LogNormal(0.0, 1.0))
             mu = numpyro.sample(f"{name}_mean", dist.Normal(m0, 2.0))
             k = Matern52(lengthscale=ls_, variance=var)
-            if self.field == "dense":
+            if self.structure == "dense":
                 f = latent(name, k, X, jitter=1e-6)
             else:
                 Phi, sqrt_w = hsgp_features(k, X, basis=self.basis)

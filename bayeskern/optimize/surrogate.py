@@ -27,6 +27,12 @@ prediction. The observation site is a ``MultivariateNormal`` with the
 Cholesky factor of that masked covariance; unpadded, it equals
 ``bayeskern.gp.GaussianProcess`` (tested).
 
+**Structure.** The surrogate always uses a dense Cholesky (``structure="dense"``
+in the vocabulary of :mod:`bayeskern.gp.structure`): BO data are small and
+scattered (no grid, rarely 1-D with hundreds of points), so the ``"auto"`` rule
+of :func:`bayeskern.gp.structure.choose_structure` would pick dense anyway, and
+the padded, masked covariance needs the explicit factor.
+
 Hyperparameter draws are a dict site -> ``(S, ...)`` array (``S = 1`` for
 MAP); every prediction is vectorised over draws.
 """

@@ -39,7 +39,7 @@ _MATERN = (Matern12, Matern32, Matern52)
 class BQMarginal(dist.MultivariateNormal):
     """``N(0, k(X, X) + diag(noise))``: the marginal likelihood of BQ evaluations ``(n,)``.
 
-    The same density as ``bayeskern.gp.GaussianProcess(k, X, noise=..., method="dense")``
+    The same density as ``bayeskern.gp.GaussianProcess(k, X, noise=..., structure="dense")``
     (checked in the tests), differentiated by plain autodiff through the Cholesky
     factor. BQ has tens of points, where the GP backend's analytic gradient pays more
     for its LAPACK ``potri`` host callback than for the algebra: measured 5x slower MAP

@@ -72,7 +72,7 @@ def test_laplace_log_density_with_covariates_matches_dense_reference(link, gp):
     idx = grid.observed
     assert len(idx) == N - 3
     mu, beta = 0.3, np.array([0.5, -0.2])
-    kw = dict(kernel=SPACE, link=link, base_rate=2.0, covariates=Z2, offset=OFF, field="dense")
+    kw = dict(kernel=SPACE, link=link, base_rate=2.0, covariates=Z2, offset=OFF, structure="dense")
     if gp:
         kw["covariate_kernel"] = COVK
     lp, tr = log_density(cox.laplace_grid_model, (grid, counts), kw, {"f_mean": mu, "f_beta": beta})
@@ -118,7 +118,7 @@ def test_laplace_structured_fields_take_mean_and_offset_per_cell(field):
     mu, beta = -0.1, np.array([0.2, 0.7])
 
     def model():
-        cox.laplace_grid_model(grid, counts, kernel=RBF(lengthscale=2.0), covariates=Z2, offset=OFF, field=field)
+        cox.laplace_grid_model(grid, counts, kernel=RBF(lengthscale=2.0), covariates=Z2, offset=OFF, structure=field)
 
     tr = handlers.trace(handlers.substitute(handlers.seed(model, 0), {"f_mean": mu, "f_beta": beta})).get_trace()
     d = tr["counts"]["fn"]
@@ -234,7 +234,7 @@ def test_bad_covariate_input_names_the_argument(method):
         cox.fit(events, WIN, covariate_kernel=RBF, **kw)
     for field in ("kronecker", "hsgp"):
         with pytest.raises(ValueError, match="covariate_kernel"):
-            cox.fit(events, WIN, covariates=Z2, covariate_kernel=RBF, field=field, **kw)
+            cox.fit(events, WIN, covariates=Z2, covariate_kernel=RBF, structure=field, **kw)
     pts = RNG.uniform(0, 1, (30, 2))  # 2-D: the default field is Kronecker
     with pytest.raises(ValueError, match="covariate_kernel"):
         cox.fit(pts, ((0, 1), (0, 1)), shape=(4, 4), method=method, covariates=np.zeros(16), covariate_kernel=RBF)
@@ -249,11 +249,11 @@ def test_model_functions_check_covariates():
     with pytest.raises(ValueError, match="covariates"):
         run(cox.laplace_grid_model, covariates=np.zeros((N + 1, 1)))
     with pytest.raises(ValueError, match="covariate_kernel"):
-        run(cox.laplace_grid_model, covariates=Z2, covariate_kernel=COVK, field="kronecker")
+        run(cox.laplace_grid_model, covariates=Z2, covariate_kernel=COVK, structure="kronecker")
     with pytest.raises(ValueError, match="covariates"):
         run(cox.cox_grid_model, covariates=np.full((N, 1), np.nan))
     with pytest.raises(ValueError, match="covariate_kernel"):
-        run(cox.cox_grid_model, covariates=Z2, covariate_kernel=COVK, method="hsgp")
+        run(cox.cox_grid_model, covariates=Z2, covariate_kernel=COVK, structure="hsgp")
 
 
 @pytest.mark.slow

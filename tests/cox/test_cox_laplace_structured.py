@@ -17,7 +17,7 @@ KERNEL = RBF(lengthscale=0.3, variance=1.0)
 
 def _logp(field, grid, counts, **kw):
     def model():
-        cox.laplace_grid_model(grid, counts, kernel=KERNEL, field=field, **kw)
+        cox.laplace_grid_model(grid, counts, kernel=KERNEL, structure=field, **kw)
 
     sub = handlers.substitute(handlers.seed(model, 0), data={"f_mean": jnp.asarray(np.log(150.0))})
     tr = handlers.trace(sub).get_trace()
@@ -36,16 +36,16 @@ def test_kronecker_field_matches_dense_with_mask():
     assert np.isfinite(vk) and abs(vk - vd) < 1.0, (vk, vd)  # 0.86 measured with 32 Jacobi-SLQ probes
 
 
-def test_field_argument_is_checked():
+def test_structure_argument_is_checked():
     grid, counts = cox.bin_events(EVENTS, WIN, (6, 6))
-    with pytest.raises(ValueError, match="field"):
+    with pytest.raises(ValueError, match="structure"):
         _logp("sparse", grid, counts)
 
 
 @pytest.mark.slow
 def test_fit_laplace_kronecker_and_hsgp_agree_with_dense():
     kw = dict(shape=(10, 10), method="laplace", kernel=KERNEL, num_warmup=150, num_samples=150, num_chains=1)
-    fits = {f: cox.fit(EVENTS, WIN, field=f, **kw) for f in ("dense", "kronecker", "hsgp")}
+    fits = {f: cox.fit(EVENTS, WIN, structure=f, **kw) for f in ("dense", "kronecker", "hsgp")}
     ref = fits["dense"].intensity_summary()
     z = {}
     for f in ("kronecker", "hsgp"):

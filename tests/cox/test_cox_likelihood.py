@@ -145,7 +145,7 @@ def test_2d_models_trace_on_pines(method, link):
     d = load_japanese_pines()
     grid, counts = bin_events(d.X, d.window, (6, 5))
     model = lgcp_2d if link == "log" else cox_grid_model
-    kw = {"method": method} if link == "log" else {"method": method, "link": link,
+    kw = {"structure": method} if link == "log" else {"structure": method, "link": link,
                                                     "link_params": {"offset": 1.0} if link == "square" else None}
     tr = numpyro.handlers.trace(numpyro.handlers.seed(model, 1)).get_trace(grid, counts, **kw)
     params = {k: v["value"] for k, v in tr.items() if v["type"] == "sample" and not v["is_observed"]}

@@ -88,15 +88,15 @@ def test_select_landmarks_is_deterministic_and_checks_its_arguments():
     np.testing.assert_array_equal(a, select_landmarks(X, 10, seed=7))
     assert not np.array_equal(a, select_landmarks(X, 10, seed=8))
     assert len({tuple(r) for r in a}) == 10 and all(any(np.all(r == x) for x in X) for r in a)
-    r = select_landmarks(X, 10, seed=7, method="random")
-    np.testing.assert_array_equal(r, select_landmarks(X, 10, seed=7, method="random"))
+    r = select_landmarks(X, 10, seed=7, selection="random")
+    np.testing.assert_array_equal(r, select_landmarks(X, 10, seed=7, selection="random"))
     # k-means++ spreads the landmarks: larger minimum pairwise distance than random subsets on average
     def min_dist(Z):
         D = np.linalg.norm(Z[:, None] - Z[None], axis=-1)
         return D[np.triu_indices(len(Z), 1)].min()
 
     kpp = np.mean([min_dist(select_landmarks(X, 10, seed=s)) for s in range(10)])
-    rnd = np.mean([min_dist(select_landmarks(X, 10, seed=s, method="random")) for s in range(10)])
+    rnd = np.mean([min_dist(select_landmarks(X, 10, seed=s, selection="random")) for s in range(10)])
     assert kpp > rnd
     # duplicates in X: still distinct rows chosen while distinct rows remain
     Xd = np.repeat(X[:3], 5, axis=0)
@@ -105,8 +105,8 @@ def test_select_landmarks_is_deterministic_and_checks_its_arguments():
         select_landmarks(X, 0)
     with pytest.raises(ValueError, match="num"):
         select_landmarks(X, 41)
-    with pytest.raises(ValueError, match="method"):
-        select_landmarks(X, 5, method="grid")
+    with pytest.raises(ValueError, match="selection"):
+        select_landmarks(X, 5, selection="grid")
     with pytest.raises(ValueError, match="X"):
         select_landmarks(np.array([[0.0], [np.nan]]), 1)
 

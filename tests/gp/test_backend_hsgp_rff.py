@@ -1,4 +1,4 @@
-"""Low-rank back ends (``method="hsgp"``, ``method="rff"``) against dense linear algebra.
+"""Low-rank back ends (``structure="hsgp"``, ``structure="rff"``) against dense linear algebra.
 
 Two kinds of check: (1) on the *same* low-rank covariance ``Φ diag(s) Φᵀ + noise`` the back ends
 must agree with dense NumPy to 1e-8 (the linear algebra, independent of the approximation);
@@ -36,7 +36,7 @@ BACKENDS = {"hsgp": hsgp, "rff": rff}
 
 def _lowrank_parts(gp, Xnew=None, target=None):
     """Φ(X), s, (Φ(X_new)), (s_target) and the effective noise, straight from the back end's basis."""
-    mod = BACKENDS[gp.method]
+    mod = BACKENDS[gp.structure]
     spec = mod.spec(gp)
     rep = _lowrank.representation(gp, spec)
     Phi = np.asarray(rep.features(gp.X))
@@ -61,7 +61,7 @@ IDS = ["hsgp_rbf", "hsgp_matern52_hetero", "rff_matern32", "rff_simplex_hetero"]
 @pytest.mark.parametrize("method, opts, kernel, noise", CASES, ids=IDS)
 @pytest.mark.filterwarnings("ignore::bayeskern.features.HSGPSettingsWarning")
 def test_exact_on_the_lowrank_model(method, opts, kernel, noise):
-    gp = GaussianProcess(kernel, X, noise=noise, mean=0.3, method=method, **opts)
+    gp = GaussianProcess(kernel, X, noise=noise, mean=0.3, structure=method, **opts)
     Phi, s, Phis, _, nz = _lowrank_parts(gp, XS)
     C = Phi @ np.diag(s) @ Phi.T + np.diag(nz)
     r = Y - 0.3
@@ -93,7 +93,7 @@ def test_exact_on_the_lowrank_model(method, opts, kernel, noise):
 @pytest.mark.filterwarnings("ignore::bayeskern.features.HSGPSettingsWarning")
 def test_component_prediction_exact_on_the_lowrank_model(method, opts):
     k1, k2 = RBF(lengthscale=2.0, variance=0.8), Matern52(lengthscale=0.5, variance=0.3)
-    gp = GaussianProcess(k1 + 2.0 * k2, X, noise=0.05, method=method, **opts)
+    gp = GaussianProcess(k1 + 2.0 * k2, X, noise=0.05, structure=method, **opts)
     Phi, s, Phis, s_c, nz = _lowrank_parts(gp, XS, target=k2)
     C = Phi @ np.diag(s) @ Phi.T + np.diag(nz)
     Ks = Phi @ np.diag(s_c) @ Phis.T
@@ -112,12 +112,12 @@ def test_component_prediction_exact_on_the_lowrank_model(method, opts):
 
 def _lp(theta, X, y, method, kernel=Matern52, **opts):
     k = kernel(lengthscale=theta[0], variance=theta[1])
-    return GaussianProcess(k, X, noise=theta[2], method=method, **opts).log_prob(y)
+    return GaussianProcess(k, X, noise=theta[2], structure=method, **opts).log_prob(y)
 
 
 def _moments(theta, X, y, XS, method, kernel=Matern52, **opts):
     k = kernel(lengthscale=theta[0], variance=theta[1])
-    post = GaussianProcess(k, X, noise=theta[2], method=method, **opts).condition(y, XS)
+    post = GaussianProcess(k, X, noise=theta[2], structure=method, **opts).condition(y, XS)
     return np.asarray(post.mean), np.asarray(post.variance)
 
 
@@ -186,7 +186,7 @@ def _assert_moments(draws, mean, cov, z=4.5):
 @pytest.mark.filterwarnings("ignore::bayeskern.features.HSGPSettingsWarning")
 @pytest.mark.filterwarnings("error::bayeskern.features.HSGPBoundaryWarning")
 def test_prior_and_posterior_draws(method, opts):
-    gp = GaussianProcess(RBF(lengthscale=0.9), X[:20], noise=0.1, mean=0.5, method=method, **opts)
+    gp = GaussianProcess(RBF(lengthscale=0.9), X[:20], noise=0.1, mean=0.5, structure=method, **opts)
     Phi, s, _, _, nz = _lowrank_parts(gp)
     draws = np.asarray(gp.sample(jax.random.PRNGKey(0), (6000,)))
     assert draws.shape == (6000, 20)
@@ -209,11 +209,11 @@ def test_inside_a_numpyro_model():
         def model(method=method, opts=opts):
             ls = numpyro.sample("ls", dist.LogNormal(0.0, 0.5))
             s2 = numpyro.sample("s2", dist.HalfNormal(0.2))
-            numpyro.sample("y", GaussianProcess(Matern52(lengthscale=ls), X, noise=s2, method=method, **opts), obs=Y)
+            numpyro.sample("y", GaussianProcess(Matern52(lengthscale=ls), X, noise=s2, structure=method, **opts), obs=Y)
 
         params = {"ls": jnp.array(0.9), "s2": jnp.array(0.05)}
         lp, g = jax.jit(jax.value_and_grad(lambda p: log_density(model, (), {}, p)[0]))(params)
-        direct = GaussianProcess(Matern52(lengthscale=0.9), X, noise=0.05, method=method, **opts).log_prob(Y)
+        direct = GaussianProcess(Matern52(lengthscale=0.9), X, noise=0.05, structure=method, **opts).log_prob(Y)
         prior = dist.LogNormal(0.0, 0.5).log_prob(0.9) + dist.HalfNormal(0.2).log_prob(0.05)
         np.testing.assert_allclose(float(lp), float(direct + prior), rtol=1e-10)
         assert all(np.isfinite(float(v)) for v in g.values())
@@ -224,7 +224,7 @@ def test_rule_defaults_and_warnings():
     k = Matern52(lengthscale=0.5)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        gp = GaussianProcess(k, X, noise=0.05, method="hsgp")  # m and c from the rules, no warning
+        gp = GaussianProcess(k, X, noise=0.05, structure="hsgp")  # m and c from the rules, no warning
         gp.log_prob(Y)
     spec = hsgp.spec(gp)
     rule = hsgp_settings(X, 0.5, "matern52", edge_tolerance=0.01)
@@ -234,32 +234,32 @@ def test_rule_defaults_and_warnings():
     # the bare rule misses more than that (why the default grows it)
     assert hsgp._missed_variance(k, gp.X, rule.num_basis, rule.boundary_factor) > hsgp.NOISE_TOLERANCE * 0.05
     with pytest.warns(HSGPSettingsWarning, match="misses prior variance"):
-        hsgp.spec(GaussianProcess(k, X, noise=1e-9, method="hsgp"))
+        hsgp.spec(GaussianProcess(k, X, noise=1e-9, structure="hsgp"))
     with pytest.warns(HSGPSettingsWarning, match="num_basis m=5"):
-        GaussianProcess(k, X, noise=0.05, method="hsgp", num_basis=5, boundary_factor=1.5).log_prob(Y)
-    gp = GaussianProcess(k, X, noise=0.05, method="hsgp", num_basis=30, boundary_factor=1.5)
+        GaussianProcess(k, X, noise=0.05, structure="hsgp", num_basis=5, boundary_factor=1.5).log_prob(Y)
+    gp = GaussianProcess(k, X, noise=0.05, structure="hsgp", num_basis=30, boundary_factor=1.5)
     with pytest.warns(HSGPBoundaryWarning, match="outside the HSGP box"):
         gp.condition(Y, np.array([1.0, 9.0]))
     # traced hyperparameters (inside a model) need explicit settings
     with pytest.raises(ValueError, match="num_basis"):
-        jax.jit(lambda ls: GaussianProcess(RBF(lengthscale=ls), X, noise=0.1, method="hsgp").log_prob(Y))(1.0)
+        jax.jit(lambda ls: GaussianProcess(RBF(lengthscale=ls), X, noise=0.1, structure="hsgp").log_prob(Y))(1.0)
 
 
 def test_bad_input():
     with pytest.raises(ValueError, match="not a stationary"):
-        GaussianProcess(Linear(), X, noise=0.1, method="hsgp", num_basis=10)
+        GaussianProcess(Linear(), X, noise=0.1, structure="hsgp", num_basis=10)
     with pytest.raises(ValueError, match="not a stationary"):
-        GaussianProcess(RBF() * Matern52(), X, noise=0.1, method="rff")
+        GaussianProcess(RBF() * Matern52(), X, noise=0.1, structure="rff")
     with pytest.raises(ValueError, match="at most 3 input dimensions"):
-        GaussianProcess(RBF(), RNG.normal(size=(10, 4)), noise=0.1, method="hsgp", num_basis=4)
-    assert GaussianProcess(RBF(), RNG.normal(size=(10, 4)), noise=0.1, method="rff").method == "rff"
+        GaussianProcess(RBF(), RNG.normal(size=(10, 4)), noise=0.1, structure="hsgp", num_basis=4)
+    assert GaussianProcess(RBF(), RNG.normal(size=(10, 4)), noise=0.1, structure="rff").structure == "rff"
     sm = SpectralMixture(weights=np.array([1.0]), means=np.array([0.5]), scales=np.array([0.2]))
     with pytest.raises(ValueError, match="isotropic"):
-        GaussianProcess(sm, X, noise=0.1, method="rff", rff_kind="orthogonal")
+        GaussianProcess(sm, X, noise=0.1, structure="rff", rff_kind="orthogonal")
     with pytest.raises(ValueError, match="num_features"):
-        GaussianProcess(RBF(), X, noise=0.1, method="rff", num_features=0)
+        GaussianProcess(RBF(), X, noise=0.1, structure="rff", num_features=0)
     with pytest.raises(ValueError, match="active_dims"):
-        GaussianProcess(RBF(active_dims=[0]), X2, noise=0.1, method="hsgp", num_basis=5)
-    gp = GaussianProcess(RBF(), X, noise=np.full(N, 0.1), method="hsgp", num_basis=10)
+        GaussianProcess(RBF(active_dims=[0]), X2, noise=0.1, structure="hsgp", num_basis=5)
+    gp = GaussianProcess(RBF(), X, noise=np.full(N, 0.1), structure="hsgp", num_basis=10)
     with pytest.raises(ValueError, match="noise_new"):
         gp.condition(Y).at(XS, include_noise=True)

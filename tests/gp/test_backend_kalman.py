@@ -30,8 +30,8 @@ KERNELS = {
 
 def pair(kernel, **kalman_options):
     # settings of the Kalman back end are refused by the dense one, which reads none
-    return (GaussianProcess(kernel, T, noise=NOISE, mean=0.1, method="dense"),
-            GaussianProcess(kernel, T, noise=NOISE, mean=0.1, method="kalman", **kalman_options))
+    return (GaussianProcess(kernel, T, noise=NOISE, mean=0.1, structure="dense"),
+            GaussianProcess(kernel, T, noise=NOISE, mean=0.1, structure="kalman", **kalman_options))
 
 
 @pytest.mark.parametrize("name", sorted(KERNELS))
@@ -44,7 +44,7 @@ def test_log_prob_and_loo_match_dense(name):
 def test_gradient_matches_dense_for_all_hyperparameters():
     def lp(p, method):
         k = Matern52(lengthscale=p[0], variance=p[1]) * Cosine(period=p[3])
-        return GaussianProcess(k, T, noise=p[2], method=method).log_prob(Y)
+        return GaussianProcess(k, T, noise=p[2], structure=method).log_prob(Y)
 
     p = jnp.array([1.3, 0.7, 0.05, 2.5])
     g_dense = jax.grad(lp)(p, "dense")
@@ -97,9 +97,9 @@ def test_posterior_and_prior_samples_have_the_right_moments():
 def test_periodic_needs_harmonics_and_converges():
     k = Periodic(lengthscale=1.0, period=2.0, variance=0.5)
     with pytest.raises(ValueError, match="num_harmonics"):
-        GaussianProcess(k, T, noise=NOISE, method="kalman")
-    exact = float(GaussianProcess(k, T, noise=NOISE, method="dense").log_prob(Y))
-    errs = [abs(float(GaussianProcess(k, T, noise=NOISE, method="kalman", num_harmonics=J).log_prob(Y)) - exact)
+        GaussianProcess(k, T, noise=NOISE, structure="kalman")
+    exact = float(GaussianProcess(k, T, noise=NOISE, structure="dense").log_prob(Y))
+    errs = [abs(float(GaussianProcess(k, T, noise=NOISE, structure="kalman", num_harmonics=J).log_prob(Y)) - exact)
             for J in (2, 5, 15)]
     assert errs[0] > errs[1] > errs[2] and errs[2] < 1e-6
 
@@ -114,30 +114,30 @@ def test_filter_handles_unobserved_points_and_smoother_interpolates():
     observed = np.arange(N) % 3 != 0
     y = np.sin(t)
     ll = kalman_log_likelihood(A, Q, ssm.H, ssm.Pinf, y, NOISE, observed)
-    ll_ref = GaussianProcess(k, t[observed], noise=NOISE, method="dense").log_prob(y[observed])
+    ll_ref = GaussianProcess(k, t[observed], noise=NOISE, structure="dense").log_prob(y[observed])
     # rtol 1e-7: the dense reference carries the policy's 1e-10 relative jitter, the raw filter none.
     np.testing.assert_allclose(ll, ll_ref, rtol=1e-7)
     np.testing.assert_allclose(parallel_log_likelihood(A, Q, ssm.H, ssm.Pinf, y, NOISE, observed), ll, rtol=1e-10)
     _, mean, var, _, _ = kalman_smoother(A, Q, ssm.H, ssm.Pinf, y, NOISE, observed)
-    ref = GaussianProcess(k, t[observed], noise=NOISE, method="dense").condition(y[observed], t[~observed])
+    ref = GaussianProcess(k, t[observed], noise=NOISE, structure="dense").condition(y[observed], t[~observed])
     np.testing.assert_allclose(mean[~observed], ref.mean, atol=1e-8)
     np.testing.assert_allclose(var[~observed], ref.variance, atol=1e-8)
 
 
 def test_automatic_choice_and_clear_errors():
     long_t = np.linspace(0.0, 100.0, 2000)
-    assert GaussianProcess(Matern52(), long_t, noise=0.1).method == "kalman"
-    assert GaussianProcess(Matern52(), T, noise=0.1).method == "dense"  # too few points to pay off
-    assert GaussianProcess(RBF(), long_t, noise=0.1).method == "dense"  # no state-space form
+    assert GaussianProcess(Matern52(), long_t, noise=0.1).structure == "kalman"
+    assert GaussianProcess(Matern52(), T, noise=0.1).structure == "dense"  # too few points to pay off
+    assert GaussianProcess(RBF(), long_t, noise=0.1).structure == "dense"  # no state-space form
     with pytest.raises(ValueError, match="RBF has no finite state-space form"):
-        GaussianProcess(RBF(), T, method="kalman")
+        GaussianProcess(RBF(), T, structure="kalman")
     with pytest.raises(ValueError, match="1-D inputs"):
-        GaussianProcess(Matern52(), RNG.normal(size=(10, 2)), method="kalman")
-    with pytest.raises(ValueError, match="method must be"):
-        GaussianProcess(Matern52(), T, method="cholesky")
+        GaussianProcess(Matern52(), RNG.normal(size=(10, 2)), structure="kalman")
+    with pytest.raises(ValueError, match="structure must be"):
+        GaussianProcess(Matern52(), T, structure="cholesky")
 
 
 def test_full_covariance_is_refused_with_guidance():
     _, kalman = pair(KERNELS["matern52"])
-    with pytest.raises(ValueError, match="method='dense'"):
+    with pytest.raises(ValueError, match="structure='dense'"):
         _ = kalman.condition(Y, T_NEW).covariance_matrix

@@ -1,4 +1,4 @@
-"""``method="kronecker"`` (GP on a Cartesian grid) against the dense back end.
+"""``structure="kronecker"`` (GP on a Cartesian grid) against the dense back end.
 
 Full grids (exact): log_prob and its gradient w.r.t. every hyperparameter and
 the noise, LOO, conditioning (whole function and a component), prior samples.
@@ -95,7 +95,7 @@ def _split_log_prob(gp, y):
 @partial(jax.jit, static_argnums=(0, 1, 2))
 def _vg(kernel_fn, method, opts, X, y, th):
     def f(p):
-        return GaussianProcess(kernel_fn(p[:-1]), X, noise=p[-1], method=method, **dict(opts)).log_prob(y)
+        return GaussianProcess(kernel_fn(p[:-1]), X, noise=p[-1], structure=method, **dict(opts)).log_prob(y)
 
     return jax.value_and_grad(f)(th)
 
@@ -112,8 +112,8 @@ def _lp_and_grad(kernel_fn, X, y, th, method, **opts):
     ids=["6x5_product", "2x3x5_rbf_ard"],
 )
 def test_log_prob_and_gradient_match_dense(kernel_fn, X, y, th):
-    gp = GaussianProcess(kernel_fn(jnp.asarray(th[:-1])), X, noise=th[-1], method="kronecker")
-    assert gp.method == "kronecker"
+    gp = GaussianProcess(kernel_fn(jnp.asarray(th[:-1])), X, noise=th[-1], structure="kronecker")
+    assert gp.structure == "kronecker"
     v_k, g_k = _lp_and_grad(kernel_fn, X, y, th, "kronecker", grid=grid_axes(X))
     v_d, g_d = _lp_and_grad(kernel_fn, X, y, th, "dense")
     assert abs(float(v_k - v_d)) < RTOL * abs(float(v_d))
@@ -140,7 +140,7 @@ def test_periodic_grid_with_paired_eigenvalues_has_dense_gradient():
 
 
 def test_loo_matches_dense():
-    gp_k = GaussianProcess(k2([0.7, 0.5, 1.3]), X2, noise=0.05, mean=0.2, method="kronecker")
+    gp_k = GaussianProcess(k2([0.7, 0.5, 1.3]), X2, noise=0.05, mean=0.2, structure="kronecker")
     ref = _Ref(k2([0.7, 0.5, 1.3]), X2, 0.05, Y2, mean=0.2)
     np.testing.assert_allclose(gp_k.pointwise_log_prob(Y2), ref.loo(), rtol=1e-8)
 
@@ -159,7 +159,7 @@ def test_condition_matches_dense_whole_function_and_component():
     kx = Matern32(lengthscale=0.7, active_dims=[0])
     ky = RBF(lengthscale=0.5, active_dims=[1])
     kernel = 1.3 * (kx * ky)
-    post_k = GaussianProcess(kernel, X2, noise=0.05, method="kronecker").condition(Y2)
+    post_k = GaussianProcess(kernel, X2, noise=0.05, structure="kronecker").condition(Y2)
     ref = _Ref(kernel, X2, 0.05, Y2)
     pk = post_k.at(XS)
     assert isinstance(pk, KroneckerConditioned) and pk.event_shape == (4,)
@@ -175,7 +175,7 @@ def test_condition_matches_dense_whole_function_and_component():
 
 def test_prior_samples_empirical_covariance():
     X = _shuffled((np.linspace(0, 1, 4), np.linspace(0, 1, 3)))
-    gp = GaussianProcess(RBF(lengthscale=[0.5, 0.8], variance=2.0), X, noise=0.1, mean=1.0, method="kronecker")
+    gp = GaussianProcess(RBF(lengthscale=[0.5, 0.8], variance=2.0), X, noise=0.1, mean=1.0, structure="kronecker")
     draws = np.asarray(gp.sample(jax.random.PRNGKey(1), (20000,)))
     assert draws.shape == (20000, 12)
     np.testing.assert_allclose(draws.mean(0), 1.0, atol=0.05)
@@ -201,7 +201,7 @@ def test_few_missing_cells_are_exact():
     v_k, g_k = _lp_and_grad(k2, X, y, th, "kronecker", grid=grid_axes(AXM))
     v_d, g_d = _lp_and_grad(k2, X, y, th, "dense")
     assert abs(float(v_k - v_d)) < RTOL * abs(float(v_d)) and _rel(g_k, g_d) < RTOL
-    gp_k = GaussianProcess(k2(th[:3]), X, noise=0.05, method="kronecker", grid=grid_axes(AXM))
+    gp_k = GaussianProcess(k2(th[:3]), X, noise=0.05, structure="kronecker", grid=grid_axes(AXM))
     assert is_exact(gp_k)  # "auto": the Schur path, since (N - n) N is small
     ref = _Ref(k2(th[:3]), X, 0.05, y)
     np.testing.assert_allclose(gp_k.pointwise_log_prob(y), ref.loo(), rtol=1e-8)
@@ -219,7 +219,7 @@ def test_many_missing_cells_quadratic_exact_logdet_bounded(ls, fiedler_err, scal
     kern = k2(jnp.array([ls, ls, 1.0]))
     ref = _Ref(kern, X, 0.05, y)
     for logdet, expected in (("fiedler", fiedler_err), ("scaled", scaled_err)):
-        gp_k = GaussianProcess(kern, X, noise=0.05, method="kronecker", grid=grid_axes(AXM), logdet=logdet)
+        gp_k = GaussianProcess(kern, X, noise=0.05, structure="kronecker", grid=grid_axes(AXM), logdet=logdet)
         assert not is_exact(gp_k)
         quad, approx = _split_log_prob(gp_k, y)
         assert quad == pytest.approx(ref.quad, rel=1e-8)  # the quadratic form is exact (CG)
@@ -227,7 +227,7 @@ def test_many_missing_cells_quadratic_exact_logdet_bounded(ls, fiedler_err, scal
         if logdet == "fiedler":
             assert approx - ref.logdet >= -1e-9
     if ls == 0.4:  # predictions in the CG path are exact (to the CG tolerance)
-        gp_k = GaussianProcess(kern, X, noise=0.05, method="kronecker", grid=grid_axes(AXM), logdet="fiedler")
+        gp_k = GaussianProcess(kern, X, noise=0.05, structure="kronecker", grid=grid_axes(AXM), logdet="fiedler")
         _compare_posteriors(gp_k.condition(y, XS), ref.at(XS), tol=1e-7)
 
 
@@ -238,7 +238,7 @@ def test_cg_path_gradient_is_the_gradient_of_its_objective():
     _, g = _lp_and_grad(k2, X, y, p, "kronecker", **opts)
 
     def f(q):
-        return float(GaussianProcess(k2(jnp.asarray(q[:3])), X, noise=q[3], method="kronecker", **opts).log_prob(y))
+        return float(GaussianProcess(k2(jnp.asarray(q[:3])), X, noise=q[3], structure="kronecker", **opts).log_prob(y))
 
     eps = 1e-5
     fd = [(f(p + eps * e) - f(p - eps * e)) / (2 * eps) for e in np.eye(4)]
@@ -249,7 +249,7 @@ def test_heteroscedastic_noise_on_full_grid():
     """Per-point noise goes through CG (exact quadratic form and predictions); the log det is the
     Fiedler upper bound, here (noise 0.02-0.2 on the 6 x 5 grid) 2.32 nats above the exact value -6.83."""
     noise = np.random.default_rng(7).uniform(0.02, 0.2, size=len(X2))
-    gp_k = GaussianProcess(k2([0.7, 0.5, 1.3]), X2, noise=noise, method="kronecker")
+    gp_k = GaussianProcess(k2([0.7, 0.5, 1.3]), X2, noise=noise, structure="kronecker")
     ref = _Ref(k2([0.7, 0.5, 1.3]), X2, noise, Y2)
     quad, approx = _split_log_prob(gp_k, Y2)
     assert quad == pytest.approx(ref.quad, rel=1e-8)
@@ -265,21 +265,21 @@ def test_traced_inputs_need_the_grid_option():
     """Inside jit X is a tracer: the grid cannot be found from its values (``_lp_and_grad`` above runs
     the traced path with ``grid=``)."""
     with pytest.raises(ValueError, match="X is traced.*grid_axes"):
-        jax.jit(lambda Xj: GaussianProcess(RBF(), Xj, noise=0.1, method="kronecker").log_prob(Y2))(X2)
+        jax.jit(lambda Xj: GaussianProcess(RBF(), Xj, noise=0.1, structure="kronecker").log_prob(Y2))(X2)
 
 
 # -- bad input ---------------------------------------------------------------------------
 def test_off_grid_inputs_are_rejected_with_the_reason():
     with pytest.raises(ValueError, match="not a Cartesian grid: 27 of the 30 combinations"):
-        GaussianProcess(RBF(), X2[3:], noise=0.1, method="kronecker")
+        GaussianProcess(RBF(), X2[3:], noise=0.1, structure="kronecker")
     with pytest.raises(ValueError, match="not a Cartesian grid"):
-        GaussianProcess(RBF(), RNG.uniform(size=(20, 2)), noise=0.1, method="kronecker")
+        GaussianProcess(RBF(), RNG.uniform(size=(20, 2)), noise=0.1, structure="kronecker")
     bad = X2.copy()
     bad[5, 0] += 0.01
     with pytest.raises(ValueError, match="point 5 is not on the grid"):
-        GaussianProcess(RBF(), bad, noise=0.1, method="kronecker", grid=grid_axes(AX2))
+        GaussianProcess(RBF(), bad, noise=0.1, structure="kronecker", grid=grid_axes(AX2))
     with pytest.raises(ValueError, match="unknown option"):
-        GaussianProcess(RBF(), X2, noise=0.1, method="kronecker", num_harmonics=3)
+        GaussianProcess(RBF(), X2, noise=0.1, structure="kronecker", num_harmonics=3)
 
 
 @pytest.mark.parametrize(
@@ -293,7 +293,7 @@ def test_off_grid_inputs_are_rejected_with_the_reason():
 )
 def test_non_separable_kernels_are_rejected(kernel, match):
     with pytest.raises(ValueError, match=match):
-        GaussianProcess(kernel, X2, noise=0.1, method="kronecker")
+        GaussianProcess(kernel, X2, noise=0.1, structure="kronecker")
 
 
 def test_factor_kernel_structures():
@@ -305,33 +305,33 @@ def test_factor_kernel_structures():
 
 
 def test_auto_chooses_kronecker_on_a_full_grid_and_dense_elsewhere():
-    axes = (np.linspace(0.0, 3.0, 10), np.linspace(-1.0, 1.0, 8))  # 80 cells >= KRONECKER_MIN_POINTS
+    axes = (np.linspace(0.0, 3.0, 10), np.linspace(-1.0, 1.0, 8))  # 80 cells >= GP_KRONECKER_MIN_POINTS
     X = _shuffled(axes)
     y = np.sin(X[:, 0]) + X[:, 1]
     k = RBF(lengthscale=jnp.array([0.8, 0.5]), variance=1.3)
     auto = GaussianProcess(k, X, noise=0.05)
-    assert auto.method == "kronecker"
-    dense = GaussianProcess(k, X, noise=0.05, method="dense")
+    assert auto.structure == "kronecker"
+    dense = GaussianProcess(k, X, noise=0.05, structure="dense")
     np.testing.assert_allclose(auto.log_prob(y), dense.log_prob(y), rtol=RTOL)
     # Scattered inputs, or a kernel that does not factor, stay dense.
     scattered = X + 1e-3 * np.random.default_rng(3).normal(size=X.shape)
-    assert GaussianProcess(k, scattered, noise=0.05).method == "dense"
-    assert GaussianProcess(Matern52(lengthscale=0.7), X, noise=0.05).method == "dense"
+    assert GaussianProcess(k, scattered, noise=0.05).structure == "dense"
+    assert GaussianProcess(Matern52(lengthscale=0.7), X, noise=0.05).structure == "dense"
     # Few missing cells (axes given) are still exact (Schur complement) ...
-    assert GaussianProcess(k, X[:70], noise=0.05, grid=grid_axes(axes)).method == "kronecker"
+    assert GaussianProcess(k, X[:70], noise=0.05, grid=grid_axes(axes)).structure == "kronecker"
     # ... but the approximate log-determinant (per-point noise) is never chosen automatically.
-    assert GaussianProcess(k, X, noise=0.05 + 0.01 * np.arange(len(X))).method == "dense"
+    assert GaussianProcess(k, X, noise=0.05 + 0.01 * np.arange(len(X))).structure == "dense"
 
 
 def test_grid_option_as_a_tuple_of_arrays_is_data_not_a_static_setting():
     k = k2(jnp.array([0.7, 0.4, 1.5]))
     axes = tuple(jnp.asarray(a) for a in AX2)
-    gp = GaussianProcess(k, X2, noise=0.05, method="kronecker", grid=axes)
+    gp = GaussianProcess(k, X2, noise=0.05, structure="kronecker", grid=axes)
     assert "grid" in gp.option_arrays and "grid" not in gp.options
-    dense = GaussianProcess(k, X2, noise=0.05, method="dense")
+    dense = GaussianProcess(k, X2, noise=0.05, structure="dense")
     np.testing.assert_allclose(gp.log_prob(Y2), dense.log_prob(Y2), rtol=RTOL)
 
 
 def test_unhashable_static_option_is_a_clear_error():
     with pytest.raises(ValueError, match="logdet=.*hashable"):
-        GaussianProcess(k2(jnp.array([0.7, 0.4, 1.5])), X2, noise=0.05, method="kronecker", logdet=["exact"])
+        GaussianProcess(k2(jnp.array([0.7, 0.4, 1.5])), X2, noise=0.05, structure="kronecker", logdet=["exact"])

@@ -1,4 +1,4 @@
-"""``method="sgpr"``: collapsed sparse GP (Titsias 2009; DTC; FITC) against dense computations."""
+"""``structure="sgpr"``: collapsed sparse GP (Titsias 2009; DTC; FITC) against dense computations."""
 
 import itertools
 
@@ -25,7 +25,7 @@ X_NEW = np.linspace(-0.5, 5.5, 7)
 
 
 def sgpr(kernel, Z, noise=0.05, **kw):
-    return GaussianProcess(kernel, X, noise=noise, method="sgpr", inducing=Z, **kw)
+    return GaussianProcess(kernel, X, noise=noise, structure="sgpr", inducing=Z, **kw)
 
 
 def sparse_summary(kernel, Z, noise, y, options=()):
@@ -141,7 +141,7 @@ def test_loo_matches_brute_force_on_the_approximating_gaussian(bound):
     C = Q + np.diag(lam + (np.diag(K) - np.diag(Q) if bound == "fitc" else 0.0))
     m = 0.3
     Yb = np.stack([Y, 2.0 * Y - 1.0])
-    gp = GaussianProcess(k, X, noise=NOISE_VEC, mean=m, method="sgpr", inducing=Z5, bound=bound)
+    gp = GaussianProcess(k, X, noise=NOISE_VEC, mean=m, structure="sgpr", inducing=Z5, bound=bound)
     got = np.asarray(gp.pointwise_log_prob(Yb))
     assert got.shape == (2, N)
     for row, yy in zip(got, Yb, strict=True):
@@ -173,7 +173,7 @@ def test_chunked_pass_equals_single_pass():
 def test_sample_draws_from_the_approximate_model():
     k = Matern32(lengthscale=0.6)
     _, Q, lam = dense_pieces(k, Z5, 0.05)
-    gp = GaussianProcess(k, X, noise=0.05, mean=1.0, method="sgpr", inducing=Z5)
+    gp = GaussianProcess(k, X, noise=0.05, mean=1.0, structure="sgpr", inducing=Z5)
     draws = np.asarray(gp.sample(jax.random.PRNGKey(0), (20000,)))
     assert draws.shape == (20000, N)
     np.testing.assert_allclose(draws.mean(0), 1.0, atol=0.05)
@@ -187,7 +187,7 @@ THETA0 = jnp.log(jnp.array([0.6, 1.3, 0.05]))
 
 def _bound(theta, Z, chunk=4096):
     k = RBF(lengthscale=jnp.exp(theta[0]), variance=jnp.exp(theta[1]))
-    return GaussianProcess(k, X, noise=jnp.exp(theta[2]), method="sgpr", inducing=Z, chunk_size=chunk).log_prob(Y)
+    return GaussianProcess(k, X, noise=jnp.exp(theta[2]), structure="sgpr", inducing=Z, chunk_size=chunk).log_prob(Y)
 
 
 _grad_bound = jax.jit(jax.grad(_bound, argnums=(0, 1)), static_argnums=2)
@@ -214,7 +214,7 @@ def test_inducing_inputs_as_numpyro_param_are_learnable():
     def model(y):
         Z = numpyro.param("Z", jnp.asarray(Z5))
         ls = numpyro.param("ls", 0.8)
-        gp = GaussianProcess(RBF(lengthscale=ls), X, noise=0.05, method="sgpr", inducing=Z)
+        gp = GaussianProcess(RBF(lengthscale=ls), X, noise=0.05, structure="sgpr", inducing=Z)
         numpyro.sample("y", gp, obs=y)
 
     def neg(params):
@@ -240,7 +240,7 @@ def test_two_dimensional_inputs_and_2d_inducing():
     Z = select_inducing(X2, 5, seed=0)
 
     def both(Z, jitter=None):
-        sparse = GaussianProcess(k, X2, noise=0.01, method="sgpr", inducing=Z, jitter=jitter).log_prob(y2)
+        sparse = GaussianProcess(k, X2, noise=0.01, structure="sgpr", inducing=Z, jitter=jitter).log_prob(y2)
         return sparse, GaussianProcess(k, X2, noise=0.01).log_prob(y2)
 
     bound, exact = both(Z)
@@ -265,20 +265,20 @@ def test_two_dimensional_inputs_and_2d_inducing():
 )
 def test_bad_options_raise_value_error_naming_them(options, match):
     with pytest.raises(ValueError, match=match):
-        GaussianProcess(RBF(), X, noise=0.1, method="sgpr", **options)
+        GaussianProcess(RBF(), X, noise=0.1, structure="sgpr", **options)
 
 
 def test_missing_inducing_error_gives_a_hint_and_2d_shape_check():
     with pytest.raises(ValueError, match="select_inducing"):
-        GaussianProcess(RBF(), X, noise=0.1, method="sgpr")
+        GaussianProcess(RBF(), X, noise=0.1, structure="sgpr")
     X2 = np.zeros((6, 2)) + np.arange(6)[:, None]
     with pytest.raises(ValueError, match=r"inducing must have shape \(M, 2\)"):
-        GaussianProcess(RBF(), X2, noise=0.1, method="sgpr", inducing=np.arange(3.0))
+        GaussianProcess(RBF(), X2, noise=0.1, structure="sgpr", inducing=np.arange(3.0))
 
 
 def test_zero_noise_is_rejected():
     with pytest.raises(ValueError, match="noise"):
-        GaussianProcess(RBF(), X, method="sgpr", inducing=Z5)
+        GaussianProcess(RBF(), X, structure="sgpr", inducing=Z5)
 
 
 def test_select_inducing_is_deterministic_and_spread():
@@ -286,7 +286,7 @@ def test_select_inducing_is_deterministic_and_spread():
     np.testing.assert_array_equal(a, select_inducing(X, 8, seed=4))
     assert not np.array_equal(a, select_inducing(X, 8, seed=5))
     assert a.shape == (8, 1) and len(np.unique(a)) == 8 and set(a[:, 0]) <= set(X)
-    r = select_inducing(X, 8, seed=4, method="random")
+    r = select_inducing(X, 8, seed=4, selection="random")
     assert r.shape == (8, 1) and set(r[:, 0]) <= set(X)
     with pytest.raises(ValueError, match="num"):
         select_inducing(X, N + 1)

@@ -40,7 +40,7 @@ def loop_logpdf(Ks, Y):
 
 def test_log_prob_is_a_loop_of_independent_gps():
     gp = GaussianProcess(Matern52(lengthscale=ELL[:, None], variance=VAR[:, None]), X1, noise=NOISE[:, None])
-    assert gp.batch_shape == (S,) and gp.event_shape == (N,) and gp.method == "dense"
+    assert gp.batch_shape == (S,) and gp.event_shape == (N,) and gp.structure == "dense"
     Ks = [matern52_np(X1, X1, ELL[i], VAR[i]) + NOISE[i] * np.eye(N) for i in range(S)]
     ref = loop_logpdf(Ks, Y)
     np.testing.assert_allclose(gp.log_prob(Y), ref, rtol=1e-8)
@@ -127,8 +127,8 @@ def test_inside_a_plate_the_site_log_density_is_the_sum_over_series_and_differen
 
 def test_refusals_say_how_to_write_a_batch():
     k = Matern52(lengthscale=ELL[:, None])
-    with pytest.raises(ValueError, match=r"method='kalman' cannot be used.*batch shape \(3,\).*one GaussianProcess per series"):
-        GaussianProcess(k, X1, noise=0.1, method="kalman")
+    with pytest.raises(ValueError, match=r"structure='kalman' cannot be used.*batch shape \(3,\).*one GaussianProcess per series"):
+        GaussianProcess(k, X1, noise=0.1, structure="kalman")
     with pytest.raises(ValueError, match="condition takes one GP at a time"):
         GaussianProcess(k, X1, noise=0.1).condition(Y[0])
     # the natural mistake under a plate: per-series values without the trailing axis

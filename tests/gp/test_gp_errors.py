@@ -76,11 +76,11 @@ def test_noise_of_wrong_shape(noise):
         GaussianProcess(RBF(), X, noise=noise)
 
 
-def test_non_kernel_and_unknown_method_and_bad_mean():
+def test_non_kernel_and_unknown_structure_and_bad_mean():
     with pytest.raises(ValueError, match="kernel"):
         GaussianProcess(lambda a, b=None: np.eye(N), X)
-    with pytest.raises(ValueError, match="method"):
-        GaussianProcess(RBF(), X, method="kronecker-magic")
+    with pytest.raises(ValueError, match="structure"):
+        GaussianProcess(RBF(), X, structure="kronecker-magic")
     with pytest.raises(ValueError, match="mean"):
         GaussianProcess(RBF(), X, mean=np.zeros(N - 1))
     with pytest.raises(ValueError, match="mean"):

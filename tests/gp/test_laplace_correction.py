@@ -19,7 +19,7 @@ LENGTHSCALE, VARIANCE = 1.0, 1.5
 def model(X, y):
     b = numpyro.sample("b", dist.Normal(0.0, 1.0))
     laplace_marginal("f", Matern32(lengthscale=LENGTHSCALE, variance=VARIANCE), X,
-                     lambda f: dist.Poisson(jnp.exp(f)), y, mean=b, method="dense")
+                     lambda f: dist.Poisson(jnp.exp(f)), y, mean=b, structure="dense")
 
 
 def exact_moments(b):

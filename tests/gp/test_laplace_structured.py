@@ -162,7 +162,7 @@ def test_lowrank_matches_dense_on_same_covariance():
 def _site(method, th, X=GRID, y=Y, **kw):
     def model():
         return laplace_marginal("f", RBF(lengthscale=th[0], variance=th[1]), X, lambda f: dist.Poisson(jnp.exp(f)),
-                                y, mean=th[2], method=method, jitter=1e-6, **kw)
+                                y, mean=th[2], structure=method, jitter=1e-6, **kw)
 
     return handlers.seed(model, 0)()
 
@@ -196,7 +196,7 @@ def test_laplace_marginal_hsgp_runs_and_is_close():
 
 
 def test_errors():
-    with pytest.raises(ValueError, match="method"):
+    with pytest.raises(ValueError, match="structure"):
         _site("sparse", TH)
     with pytest.raises(ValueError, match="not a Cartesian grid"):
         _site("kronecker", TH, X=GRID[:-1], y=Y[:-1])
@@ -206,4 +206,4 @@ def test_errors():
         _site("kronecker", TH, num_probs=3)
     with pytest.raises(ValueError, match="factor"):
         laplace_marginal("f", Matern52(lengthscale=0.3), GRID, lambda f: dist.Poisson(jnp.exp(f)), Y,
-                         method="kronecker")
+                         structure="kronecker")

@@ -2,7 +2,7 @@
 
 HSGP: against an independent NumPy reference (the basis and Matérn-3/2 spectral density written out,
 R&W Alg. 3.1 Newton on ``K = B Bᵀ`` and the dense predictive with ``k* = B B*ᵀ``). Kronecker: against
-``predict_latent`` of the same model with ``method="dense"`` (shuffled rows, masked cells, a Poisson
+``predict_latent`` of the same model with ``structure="dense"`` (shuffled rows, masked cells, a Poisson
 and a Student-t likelihood, the latter with ``W < 0``).
 """
 
@@ -46,7 +46,7 @@ def hsgp_model(x, y):
     var = numpyro.sample("var", dist.LogNormal(0.0, 0.5))
     b = numpyro.sample("b", dist.Normal(0.0, 1.0))
     laplace_marginal("f", Matern32(lengthscale=ls, variance=var), x, lambda f: dist.Poisson(jnp.exp(f)), y,
-                     mean=b, method="hsgp", num_basis=M, boundary_factor=C_BOX)
+                     mean=b, structure="hsgp", num_basis=M, boundary_factor=C_BOX)
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +124,7 @@ def test_hsgp_checks_and_boundary_warning(hsgp_fit):
 def test_hsgp_site_is_a_pytree_under_jit_and_vmap():
     def site(ls):
         return handlers.seed(laplace_marginal, 0)("f", Matern32(lengthscale=ls), X, lambda f: dist.Poisson(
-            jnp.exp(f)), Y, method="hsgp", num_basis=M)
+            jnp.exp(f)), Y, structure="hsgp", num_basis=M)
 
     d = site(0.9)
     assert d.hsgp_basis is not None and d.sqrt_weights.shape == (M,)
@@ -167,7 +167,7 @@ def grid_model(x, y, method, kind="poisson", mask=None):
     if mask is not None:
         def lik(f, base=GLIK[kind]):
             return base(f).mask(mask)
-    laplace_marginal("f", RBF(lengthscale=ls, variance=var), x, lik, y, mean=b, method=method, jitter=1e-10)
+    laplace_marginal("f", RBF(lengthscale=ls, variance=var), x, lik, y, mean=b, structure=method, jitter=1e-10)
 
 
 def grid_fit(method, kind="poisson", mask=None):
@@ -228,7 +228,7 @@ def test_kronecker_checks_x_and_kernel():
 # -- bad input ----------------------------------------------------------------------------------------
 def dense_model(x, y):
     ls = numpyro.sample("ls", dist.LogNormal(0.0, 0.5))
-    laplace_marginal("f", Matern32(lengthscale=ls), x, lambda f: dist.Poisson(jnp.exp(f)), y, method="dense")
+    laplace_marginal("f", Matern32(lengthscale=ls), x, lambda f: dist.Poisson(jnp.exp(f)), y, structure="dense")
 
 
 def user_lowrank_model(x, y):

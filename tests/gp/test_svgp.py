@@ -49,7 +49,7 @@ def test_optimal_q_elbo_is_exact_at_Z_equal_X_and_equals_sgpr_bound_otherwise(wh
     Z = X[::3]  # M = 10 < n: Titsias (2009): the optimal SVGP ELBO is the collapsed bound
     q = optimal_gaussian_q(KERNEL, X, Y, S2, Z, whiten=whiten)
     elbo = float(svgp_elbo(KERNEL, X, Y, gaussian, Z, *q, whiten=whiten))
-    bound = float(GaussianProcess(KERNEL, X, noise=S2, method="sgpr", inducing=Z).log_prob(Y))
+    bound = float(GaussianProcess(KERNEL, X, noise=S2, structure="sgpr", inducing=Z).log_prob(Y))
     assert abs(elbo - bound) < 1e-8 and bound < exact
     # any other q gives less
     worse = float(svgp_elbo(KERNEL, X, Y, gaussian, Z, q[0] * 0.9, q[1], whiten=whiten))
@@ -271,16 +271,16 @@ def test_bad_inputs_raise_value_errors():
         SVGP("f", np.zeros((5, 2)), gaussian)(KERNEL, X, Y)
 
 
-def test_method_svgp_on_gaussian_process_points_to_the_svgp_model_piece():
+def test_structure_svgp_on_gaussian_process_points_to_the_svgp_model_piece():
     with pytest.raises(ValueError, match="bayeskern.gp.svgp.SVGP"):
-        GaussianProcess(KERNEL, X, noise=S2, method="svgp")
+        GaussianProcess(KERNEL, X, noise=S2, structure="svgp")
 
 
 # ------------------------------------------------------------- SVGP against SGPR for M < n
 def test_optimal_q_predictions_and_trainer_match_sgpr():
     """Gaussian likelihood, M < n: at the optimal q the SVGP predictive q(f*) is the SGPR posterior."""
     Z = X[1::4]
-    sgpr = GaussianProcess(KERNEL, X, noise=S2, method="sgpr", inducing=Z)
+    sgpr = GaussianProcess(KERNEL, X, noise=S2, structure="sgpr", inducing=Z)
     ref = sgpr.condition(Y, X_NEW)
     q = optimal_gaussian_q(KERNEL, X, Y, S2, Z)
     m, v = q_marginals(KERNEL, X_NEW, Z, *q)
@@ -293,7 +293,7 @@ def test_trainer_natural_gradient_step_lands_on_the_sgpr_solution():
     """fit_svgp with one full-batch natural-gradient step (γ = 1) lands on the optimal q (Salimbeni et al.
     2018): its ELBO is the SGPR bound and its predictions the SGPR posterior (M < n)."""
     Z = X[1::4]
-    sgpr = GaussianProcess(KERNEL, X, noise=S2, method="sgpr", inducing=Z)
+    sgpr = GaussianProcess(KERNEL, X, noise=S2, structure="sgpr", inducing=Z)
     ref = sgpr.condition(Y, X_NEW)
     q = optimal_gaussian_q(KERNEL, X, Y, S2, Z)
     fit = fit_svgp(KERNEL, X, Y, gaussian, Z, steps=1, natgrad_step=1.0, learn_inducing=False)

@@ -94,8 +94,8 @@ def test_new_family_works_with_hsgp():
         basis.frequencies())
     np.testing.assert_allclose(np.asarray(w), np.asarray(ref), rtol=1e-12)
     # ... and the GP back end uses it as it uses the library's Matern12.
-    gp = GaussianProcess(k, X, noise=0.1, method="hsgp", num_basis=60, boundary_factor=2.0)
-    gp_twin = GaussianProcess(twin, X, noise=0.1, method="hsgp", num_basis=60, boundary_factor=2.0)
+    gp = GaussianProcess(k, X, noise=0.1, structure="hsgp", num_basis=60, boundary_factor=2.0)
+    gp_twin = GaussianProcess(twin, X, noise=0.1, structure="hsgp", num_basis=60, boundary_factor=2.0)
     np.testing.assert_allclose(float(gp.log_prob(Y)), float(gp_twin.log_prob(Y)), rtol=1e-10)
 
 
@@ -111,8 +111,8 @@ def test_new_family_works_with_the_state_space_form_and_kalman():
     A_ref, Q_ref = state_space(both).transition(np.diff(tau))
     np.testing.assert_allclose(np.asarray(A), np.asarray(A_ref), atol=1e-10)
     np.testing.assert_allclose(np.asarray(Q), np.asarray(Q_ref), atol=1e-10)
-    kalman = GaussianProcess(both, X, noise=0.1, method="kalman")
-    dense = GaussianProcess(both, X, noise=0.1, method="dense")
+    kalman = GaussianProcess(both, X, noise=0.1, structure="kalman")
+    dense = GaussianProcess(both, X, noise=0.1, structure="dense")
     np.testing.assert_allclose(float(kalman.log_prob(Y)), float(dense.log_prob(Y)), rtol=1e-8)
 
 

@@ -132,7 +132,7 @@ def test_surrogate_numpyro_model_matches_binned_likelihood():
 
 def test_two_dimensional_hsgp_search_proposes_windows_inside():
     s = CoxSearch([[0.0, 2.0], [-1.0, 1.0]], [0.2, 0.1], acquisition="count", seed=0, grid=12, num_basis=6)
-    assert s.surrogate.field == "hsgp"
+    assert s.surrogate.structure == "hsgp"
     rng = np.random.default_rng(0)
     for _ in range(3):
         w = s.ask()
@@ -147,8 +147,8 @@ def test_cox_bad_input():
         CoxSearch([[0.0, 1.0]], 0.1, acquisition="max")
     with pytest.raises(ValueError, match="half_width"):
         CoxSearch([[0.0, 1.0]], 0.7)
-    with pytest.raises(ValueError, match="field"):
-        CoxSurrogate([[0.0, 1.0]], field="fft")
+    with pytest.raises(ValueError, match="structure"):
+        CoxSurrogate([[0.0, 1.0]], structure="fft")
     with pytest.raises(ValueError, match="link"):
         CoxSurrogate([[0.0, 1.0]], link="square")
     s = CoxSearch([[0.0, 1.0]], 0.1, grid=8)

@@ -115,7 +115,7 @@ def test_bq_marginal_matches_the_gp_backend_and_padding_is_exact():
     X = RNG.random((7, 2))
     y = np.sin(4 * X[:, 0]) + X[:, 1]
     k = RBF(lengthscale=np.array([0.3, 0.7]), variance=1.5) + Constant(variance=2.0)
-    gp = GaussianProcess(k, X, noise=1e-4, method="dense")
+    gp = GaussianProcess(k, X, noise=1e-4, structure="dense")
     bq = BQMarginal(k, X, 1e-4)
     assert float(bq.log_prob(y)) == pytest.approx(float(gp.log_prob(y)), rel=1e-10)
     np.testing.assert_allclose(bq.pointwise_log_prob(y), gp.pointwise_log_prob(y), rtol=1e-8)

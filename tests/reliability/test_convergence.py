@@ -203,7 +203,7 @@ def test_unconverged_kronecker_gp_posterior_raises_eager_and_is_nan_traced():
     Xk = grid[np.random.default_rng(0).uniform(size=len(grid)) > 0.4]
     yk = np.sin(3 * Xk[:, 0]) + Xk[:, 1]
     noise = np.full(len(Xk), 1e-2)  # per-point noise: the CG mode
-    capped = GaussianProcess(RBF(lengthscale=0.3), Xk, noise=noise, method="kronecker", grid=axes, cg_maxiter=2)
+    capped = GaussianProcess(RBF(lengthscale=0.3), Xk, noise=noise, structure="kronecker", grid=axes, cg_maxiter=2)
     with pytest.raises(ConvergenceError, match="kronecker.*condition.*cg_maxiter"):
         capped.condition(yk)
     reset_convergence_warnings()
@@ -211,7 +211,7 @@ def test_unconverged_kronecker_gp_posterior_raises_eager_and_is_nan_traced():
         mean = jax.jit(lambda v: capped.condition(v).at(Xk[:3]).mean)(jnp.asarray(yk))
     assert np.all(np.isnan(np.asarray(mean)))
     exact = GaussianProcess(RBF(lengthscale=0.3), Xk, noise=noise).condition(yk).at(Xk[:3]).mean
-    converged = GaussianProcess(RBF(lengthscale=0.3), Xk, noise=noise, method="kronecker", grid=axes)
+    converged = GaussianProcess(RBF(lengthscale=0.3), Xk, noise=noise, structure="kronecker", grid=axes)
     np.testing.assert_allclose(converged.condition(yk).at(Xk[:3]).mean, exact, rtol=1e-6)
 
 

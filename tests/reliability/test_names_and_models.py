@@ -84,10 +84,10 @@ def test_init_with_an_unknown_site_is_refused_with_a_suggestion(runner):
 @pytest.mark.parametrize(
     "options, match",
     [
-        ({"method": "hsgp", "num_bases": 8}, r"'num_bases' is not a setting of any back end \(did you mean 'num_basis'\?\)"),
-        ({"method": "dense", "num_basis": 8}, r"'num_basis' is a setting of method='hsgp'"),
-        ({"num_harmonics": 3}, r"method='auto' chose 'dense'.*'num_harmonics' is a setting of method='kalman'"),
-        ({"method": "rff", "num_features": 16, "cg_tol": 1e-6}, r"'cg_tol' is a setting of method='kronecker'"),
+        ({"structure": "hsgp", "num_bases": 8}, r"'num_bases' is not a setting of any back end \(did you mean 'num_basis'\?\)"),
+        ({"structure": "dense", "num_basis": 8}, r"'num_basis' is a setting of structure='hsgp'"),
+        ({"num_harmonics": 3}, r"structure='auto' chose 'dense'.*'num_harmonics' is a setting of structure='kalman'"),
+        ({"structure": "rff", "num_features": 16, "cg_tol": 1e-6}, r"'cg_tol' is a setting of structure='kronecker'"),
     ],
 )
 def test_back_end_settings_that_would_do_nothing_are_refused(options, match):
@@ -96,9 +96,9 @@ def test_back_end_settings_that_would_do_nothing_are_refused(options, match):
 
 
 def test_valid_back_end_settings_are_accepted():
-    gp = GaussianProcess(Matern52(), X, noise=0.1, method="rff", num_features=16, seed=3)
+    gp = GaussianProcess(Matern52(), X, noise=0.1, structure="rff", num_features=16, seed=3)
     assert np.isfinite(float(gp.log_prob(Y)))
-    assert bk.gp.GaussianProcess(Matern52(), X, noise=0.1, method="kalman", parallel_scan=False).method == "kalman"
+    assert bk.gp.GaussianProcess(Matern52(), X, noise=0.1, structure="kalman", parallel_scan=False).structure == "kalman"
 
 
 def test_kronecker_log_density_from_an_unconverged_cg_is_not_finite():
@@ -115,14 +115,14 @@ def test_kronecker_log_density_from_an_unconverged_cg_is_not_finite():
 
     def gp(maxiter):
         # per-point noise takes the CG mode (no exact eigen or Schur form)
-        return GaussianProcess(RBF(lengthscale=0.3), Xg, noise=np.linspace(1e-4, 2e-4, len(Xg)), method="kronecker",
+        return GaussianProcess(RBF(lengthscale=0.3), Xg, noise=np.linspace(1e-4, 2e-4, len(Xg)), structure="kronecker",
                                grid=(tuple(g), tuple(g)), cg_maxiter=maxiter)
 
     assert np.isfinite(float(gp(2000).log_prob(yg)))
     with pytest.raises(ConvergenceError, match="Kronecker grid.*cg_maxiter"):
         gp(2).log_prob(yg)
     reset_convergence_warnings()
-    with pytest.warns(ConvergenceWarning, match="method='kronecker'"):
+    with pytest.warns(ConvergenceWarning, match="structure='kronecker'"):
         traced = jax.jit(lambda y: gp(2).log_prob(y))(yg)
         jax.block_until_ready(traced)
     assert traced == -np.inf

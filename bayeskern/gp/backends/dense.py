@@ -11,7 +11,7 @@ from bayeskern._checks import is_concrete
 from bayeskern.gp.posterior import GPPosterior
 from bayeskern.linalg import add_jitter, cholesky, default_jitter, gaussian_logpdf, inverse_from_cholesky
 
-#: Settings this back end reads from ``GaussianProcess(..., **method_options)``: none.
+#: Settings this back end reads from ``GaussianProcess(..., **structure_options)``: none.
 OPTIONS: tuple[str, ...] = ()
 
 

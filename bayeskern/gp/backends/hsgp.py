@@ -1,8 +1,8 @@
 """HSGP back end: Hilbert-space basis (Solin & Särkkä 2020), ``O(n M²)`` with the Woodbury identity.
 
-``GaussianProcess(kernel, X, noise=s2, method="hsgp", num_basis=..., boundary_factor=...)``
+``GaussianProcess(kernel, X, noise=s2, structure="hsgp", num_basis=..., boundary_factor=...)``
 
-Options (``method_options``):
+Options (``structure_options``):
 
 * ``num_basis``: basis functions per input dimension ``m`` (int or tuple),
   ``M = ∏ m_d`` in all. Required when the kernel hyperparameters are traced
@@ -60,7 +60,7 @@ from bayeskern.features.hsgp_settings import (
 from bayeskern.gp.backends import _lowrank
 from bayeskern.kernels import Scaled, Sum
 
-#: Settings this back end reads from ``GaussianProcess(..., **method_options)``.
+#: Settings this back end reads from ``GaussianProcess(..., **structure_options)``.
 OPTIONS = ("num_basis", "boundary_factor", "L", "center")
 
 #: Largest input dimension (the tensor-product basis has ``m^d`` functions).
@@ -81,7 +81,7 @@ def applicable(process):
     d = process.X.shape[1]
     if d > MAX_DIM:
         return (f"the HSGP basis is a tensor product (m^d functions) and supports at most {MAX_DIM} input "
-                f"dimensions, X has {d}; use method='rff' (random Fourier features) instead")
+                f"dimensions, X has {d}; use structure='rff' (random Fourier features) instead")
     reason = spectral_reason(process.kernel, d)
     if reason is not None:
         return reason
@@ -172,7 +172,7 @@ def _noise_refined(process, num_basis, c):
                 f"{MAX_GROWTH:g} times the Riutort-Mayol rule) misses prior variance {missed:.3g} at the data, more "
                 f"than {NOISE_TOLERANCE:g} times the noise variance {noise:.3g}; the approximate likelihood can be "
                 f"far from the exact one. Pass num_basis= and boundary_factor= (and check against a dense GP on a "
-                f"subsample) or use another method.",
+                f"subsample) or use another structure.",
                 HSGPSettingsWarning, stacklevel=6,
             )
             return mt, ct

@@ -4,7 +4,7 @@ Inputs are sorted internally (stable, so ties keep their order; a zero
 step is an identity transition). The same relative jitter as the dense
 back end is added to the noise, so both compute the same model.
 
-Options (``GaussianProcess(..., method="kalman", **options)``):
+Options (``GaussianProcess(..., structure="kalman", **options)``):
     num_harmonics: harmonics per ``Periodic`` component (approximate form).
     parallel_scan: use the associative-scan filter for ``log_prob``
         (``O(log n)`` depth; default: on when JAX's default backend is not the CPU).
@@ -25,7 +25,7 @@ from bayeskern.linalg import default_jitter
 from bayeskern.linalg.kalman import kalman_log_likelihood, kalman_sample, kalman_smoother
 from bayeskern.linalg.kalman_parallel import parallel_log_likelihood
 
-#: Settings this back end reads from ``GaussianProcess(..., **method_options)``.
+#: Settings this back end reads from ``GaussianProcess(..., **structure_options)``.
 OPTIONS = ("num_harmonics", "parallel_scan")
 
 
@@ -163,7 +163,7 @@ class KalmanConditioned(GaussianPrediction):
     """``f(X_new) | y`` from the smoother: exact mean and variance, joint draws by backward sampling.
 
     The full ``(m, m)`` covariance is not formed by this back end; use
-    ``method="dense"`` when it is needed.
+    ``structure="dense"`` when it is needed.
     """
 
     pytree_data_fields = ("marginal_variance", "sampler")
@@ -179,7 +179,7 @@ class KalmanConditioned(GaussianPrediction):
     def _posterior_covariance(self):
         raise ValueError(
             "the Kalman back end gives posterior means, variances and joint samples but not the full "
-            "covariance matrix; build the GaussianProcess with method='dense' for it"
+            "covariance matrix; build the GaussianProcess with structure='dense' for it"
         )
 
     def sample(self, key, sample_shape=()):
@@ -196,7 +196,7 @@ class KalmanConditioned(GaussianPrediction):
     def log_prob(self, value):
         raise ValueError(
             "the Kalman back end does not evaluate the joint posterior density of f(X_new); "
-            "use method='dense' for it"
+            "use structure='dense' for it"
         )
 
 

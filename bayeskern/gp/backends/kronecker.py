@@ -7,7 +7,7 @@ axes, ``K(X, X) = K_1 ⊗ ... ⊗ K_D`` up to a permutation of the rows, and
 everything is computed from the per-axis ``(m_d, m_d)`` matrices
 (``bayeskern.linalg.kronecker``).
 
-Use it as ``GaussianProcess(kernel, X, noise, method="kronecker", **options)``.
+Use it as ``GaussianProcess(kernel, X, noise, structure="kronecker", **options)``.
 
 Inputs
     ``X`` is checked to be exactly a full Cartesian grid, in any row order
@@ -76,7 +76,7 @@ What is exact and what is approximate
       fits in memory. The gradient is the exact gradient of the approximate
       objective, so ``log_prob`` (and NUTS on it) targets an approximate
       posterior; ``tests/gp/test_backend_kronecker.py`` pins the errors on
-      a small case. Use ``method="dense"`` when ``n`` allows and exactness
+      a small case. Use ``structure="dense"`` when ``n`` allows and exactness
       matters.
 
 ``pointwise_log_prob`` (exact LOO) needs ``diag(K_y⁻¹)``: exact in modes
@@ -84,7 +84,7 @@ What is exact and what is approximate
 the dense back end for ``n ≤ 2000`` (with a ``BackendNote``) and raises
 otherwise.
 
-Options (``GaussianProcess(..., method="kronecker", **options)``): ``grid``,
+Options (``GaussianProcess(..., structure="kronecker", **options)``): ``grid``,
 ``logdet`` ("auto", "exact", "fiedler", "scaled"), ``cg_tol``, ``cg_maxiter``.
 """
 
@@ -131,7 +131,7 @@ def _check_options(process):
     unknown = set(process.options) | set(process.option_arrays)
     unknown -= set(OPTIONS)
     if unknown:
-        raise ValueError(f"unknown option(s) {sorted(unknown)} for method='kronecker'; options are {list(OPTIONS)}")
+        raise ValueError(f"unknown option(s) {sorted(unknown)} for structure='kronecker'; options are {list(OPTIONS)}")
     logdet = process.options.get("logdet", "auto")
     if logdet not in LOGDETS:
         raise ValueError(f"logdet must be one of {LOGDETS}, got {logdet!r}")
@@ -157,7 +157,7 @@ def applicable(process):
         return factors
     if process.options.get("logdet", "auto") == "exact" and jnp.ndim(process.noise) != 0:
         return ("logdet='exact' is not available for per-point noise on a grid (the eigenvalues of "
-                "K + diag(noise) are not those of the factors); use logdet='fiedler'/'scaled' or method='dense'")
+                "K + diag(noise) are not those of the factors); use logdet='fiedler'/'scaled' or structure='dense'")
     return None
 
 
@@ -175,8 +175,8 @@ def _guard_cg(process, info: CGInfo, what: str, *arrays):
     stats = {"iterations": info.iterations, "relative residual": info.residual, "cg_tol": jnp.asarray(tol)}
     return tuple(
         None if a is None else guard_convergence(
-            a, ok, solver="conjugate gradients on the Kronecker grid", site=f"GaussianProcess(method='kronecker') {what}",
-            advice=f"raise cg_maxiter (now {process.options.get('cg_maxiter', 1000)}) or use method='dense'",
+            a, ok, solver="conjugate gradients on the Kronecker grid", site=f"GaussianProcess(structure='kronecker') {what}",
+            advice=f"raise cg_maxiter (now {process.options.get('cg_maxiter', 1000)}) or use structure='dense'",
             stats=stats, fill=jnp.nan)
         for a in arrays)
 
@@ -189,8 +189,8 @@ def log_prob(process, value):
     # An unconverged CG solve is not the log density: ConvergenceError eagerly, -inf (and one warning) traced.
     return guard_convergence(
         out, cg_converged(info, tol, slack=10.0), solver="conjugate gradients on the Kronecker grid",
-        site="GaussianProcess(method='kronecker')",
-        advice=f"raise cg_maxiter (now {process.options.get('cg_maxiter', 1000)}) or use method='dense'",
+        site="GaussianProcess(structure='kronecker')",
+        advice=f"raise cg_maxiter (now {process.options.get('cg_maxiter', 1000)}) or use structure='dense'",
         stats={"iterations": info.iterations, "relative residual": info.residual, "cg_tol": jnp.asarray(tol)},
     )
 
@@ -229,7 +229,7 @@ def pointwise_log_prob(process, value):
         n = grid.n
         if n > LOO_DENSE_MAX:
             raise ValueError(
-                f"exact LOO with method='kronecker' needs a full grid with scalar noise (or few missing cells); "
+                f"exact LOO with structure='kronecker' needs a full grid with scalar noise (or few missing cells); "
                 f"this process has {grid.N - n} missing cells and/or per-point noise and n={n} is too large "
                 f"for the dense fallback (n <= {LOO_DENSE_MAX})"
             )

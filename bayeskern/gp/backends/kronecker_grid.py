@@ -103,7 +103,7 @@ def _traced_cells(X, coords):
 def grid_axes(X) -> tuple:
     """The axes of the full Cartesian grid ``X`` ``(n, D)`` as hashable tuples, for ``grid=``.
 
-    ``GaussianProcess(k, X, method="kronecker", grid=grid_axes(X))`` fixes
+    ``GaussianProcess(k, X, structure="kronecker", grid=grid_axes(X))`` fixes
     the grid outside any ``jit`` trace: inside one (e.g. NUTS) ``X`` is a
     tracer and its grid cannot be detected from its values. Also accepts a
     sequence of 1-D axes (e.g. of a grid with missing cells).

@@ -48,7 +48,7 @@ class _Setup:
         D = process.X.shape[1]
         factors = factor_kernel(process.kernel, D)
         if isinstance(factors, str):
-            raise ValueError(f"method='kronecker' cannot be used: {factors}")
+            raise ValueError(f"structure='kronecker' cannot be used: {factors}")
         self.factors = factors
         mats = [axis_gram(factors.axes[d], g.coords[d], None, d, D) for d in range(D)]
         mats[0] = factors.scale * mats[0]

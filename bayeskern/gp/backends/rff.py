@@ -1,8 +1,8 @@
 """Random-Fourier-feature back end (Rahimi & Recht 2007), ``O(n M²)`` with the Woodbury identity.
 
-``GaussianProcess(kernel, X, noise=s2, method="rff", num_features=..., rff_kind=..., seed=...)``
+``GaussianProcess(kernel, X, noise=s2, structure="rff", num_features=..., rff_kind=..., seed=...)``
 
-Options (``method_options``):
+Options (``structure_options``):
 
 * ``num_features``: frequencies ``M`` per stationary summand (default
   512); each gives a cosine and a sine column, so the feature matrix has
@@ -41,7 +41,7 @@ from bayeskern.features.random_fourier import (
 )
 from bayeskern.gp.backends import _lowrank
 
-#: Settings this back end reads from ``GaussianProcess(..., **method_options)``.
+#: Settings this back end reads from ``GaussianProcess(..., **structure_options)``.
 OPTIONS = ("num_features", "rff_kind", "seed")
 
 DEFAULT_NUM_FEATURES = 512

@@ -1,6 +1,6 @@
 """Sparse GP regression back end (collapsed inducing points; Titsias 2009), ``O(n M²)``.
 
-Use it as ``GaussianProcess(kernel, X, noise=s2, method="sgpr", inducing=Z)``
+Use it as ``GaussianProcess(kernel, X, noise=s2, structure="sgpr", inducing=Z)``
 with ``Z`` the ``(M, d)`` inducing inputs. ``Z`` travels in
 ``process.option_arrays`` (pytree data), so it may be a ``numpyro.param``, a
 sampled value or any traced array: the log density is differentiable in
@@ -109,11 +109,11 @@ def applicable(process):
     """None when the options describe a valid sparse GP, else why not (always names the option)."""
     unknown = sorted((set(process.options) | set(process.option_arrays)) - set(OPTIONS))
     if unknown:
-        return f"unknown option(s) {unknown} for method='sgpr'; its options are {list(OPTIONS)}"
+        return f"unknown option(s) {unknown} for structure='sgpr'; its options are {list(OPTIONS)}"
     Z = _inducing(process)
     d = process.X.shape[1]
     if Z is None:
-        return f"method='sgpr' needs inducing inputs: {_HINT}"
+        return f"structure='sgpr' needs inducing inputs: {_HINT}"
     if not (Z.ndim == 2 and Z.shape[1] == d and Z.shape[0] >= 1) and not (Z.ndim == 1 and d == 1 and Z.shape[0] >= 1):
         return (f"inducing must have shape (M, {d}) to match the {d} input dimension(s) of X"
                 f"{' (or (M,) for 1-D inputs)' if d == 1 else ''}, got shape {Z.shape}")

@@ -7,7 +7,7 @@ subclasses with the same observed-site API (``log_prob``, ``sample``, ``mode``,
 ``sample_latent``, ``pointwise_log_prob``) for a full grid with a Kronecker
 prior (:mod:`bayeskern.gp.laplace.kronecker`) and a low-rank basis
 (:mod:`bayeskern.gp.laplace.lowrank`). :func:`~bayeskern.gp.laplace.marginal.laplace_marginal`
-builds them (``method="dense"``, ``"kronecker"``, ``"hsgp"``).
+builds them (``structure="dense"``, ``"kronecker"``, ``"hsgp"``).
 """
 
 from __future__ import annotations

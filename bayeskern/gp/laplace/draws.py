@@ -70,7 +70,7 @@ def sample_latent(fit, name: str, *, seed: int = 0, obs_name: str | None = None,
     if site not in tr0 or not isinstance(tr0[site]["fn"], LaplaceMarginal):
         raise ValueError(f"the model has no laplace_marginal site {site!r}; pass the same name (or obs_name)")
     if correction and not tr0[site]["fn"].supports_correction:
-        raise ValueError(f"correction= is available for method='dense' and 'hsgp' latent fields, not "
+        raise ValueError(f"correction= is available for structure='dense' and 'hsgp' latent fields, not "
                          f"{type(tr0[site]['fn']).__name__}")
     arrs, rebuild = replay_arguments(fit, tr0[site]["fn"])
     model = fit.model
@@ -93,7 +93,7 @@ def sample_latent(fit, name: str, *, seed: int = 0, obs_name: str | None = None,
     if unsolved:
         raise ConvergenceError(
             f"sample_latent: laplace_marginal {name!r} (site {site!r}): for {unsolved} of {total} draws the "
-            "conjugate-gradient solves of the Laplace posterior draws did not converge (method='kronecker'), so "
+            "conjugate-gradient solves of the Laplace posterior draws did not converge (structure='kronecker'), so "
             "those draws would be wrong. Raise the cg_maxiter option or loosen probe_tol.")
     if correction:
         fit.extras[f"{name}_correction_accept"] = float(np.mean(accept))

@@ -252,7 +252,7 @@ def _guarded(value, mode: KronMode, parts, options: KronLaplaceOptions, site: st
     value = guard_mode(value, mode.info, site, options.tol)
     ok, iters, resid = parts[4]
     return guard_convergence(value, ok, solver="conjugate-gradient solve of the log-det probes", site=site,
-                             advice="Raise the cg_maxiter option (or probe_tol), or use method='dense'.",
+                             advice="Raise the cg_maxiter option (or probe_tol), or use structure='dense'.",
                              stats={"iterations": iters, "relative residual": resid,
                                     "probe_tol": jnp.asarray(options.probe_tol)})
 

@@ -23,7 +23,7 @@ log p(y) is underestimated by 0.14 nats at y = 0.5 and by 0.7 nats at the
 outlier y = 4, where ``p(f | y)`` is bimodal; hyperparameter posteriors of
 Student-t models should be checked against NUTS on the latent field.
 
-Structured covariances: ``method="dense"`` (Cholesky of ``K``, ``O(n³)``),
+Structured covariances: ``structure="dense"`` (Cholesky of ``K``, ``O(n³)``),
 ``"kronecker"`` (full grids, matrix-free CG Newton and a stochastic-Lanczos
 log det with fixed probes: :mod:`bayeskern.gp.laplace.kronecker`), ``"hsgp"``
 (a Hilbert-space basis, Newton in the basis weights:
@@ -47,20 +47,21 @@ from bayeskern.gp.backends.kronecker_factors import axis_gram, factor_kernel
 from bayeskern.gp.laplace.distributions import KroneckerLaplaceMarginal, LaplaceMarginal, LowRankLaplaceMarginal
 from bayeskern.gp.laplace.kronecker import KronLaplaceOptions
 from bayeskern.gp.latent import resolve_mean
+from bayeskern.gp.structure import choose_structure
 from bayeskern.linalg import add_jitter, default_jitter
 from bayeskern.linalg.grid import find_grid
 from bayeskern.priors import KernelSpec, resolve_kernel
 
-__all__ = ["AUTO_KRONECKER_MIN", "METHODS", "laplace_marginal"]
+__all__ = ["STRUCTURES", "laplace_marginal"]
 
-METHODS = ("auto", "dense", "kronecker", "hsgp")
-#: ``method="auto"`` picks the Kronecker path for full grids of at least this many cells (2-D and up).
-AUTO_KRONECKER_MIN = 1024
+#: The latent field's structures; ``"auto"`` is resolved by
+#: :func:`bayeskern.gp.structure.choose_structure` (context ``"laplace"``).
+STRUCTURES = ("auto", "dense", "kronecker", "hsgp")
 
 
 def laplace_marginal(name: str, kernel: KernelSpec, X, likelihood, obs, *, mean=None, offset=None,
                      jitter: float | None = None, max_iter: int = 100, tol: float = 1e-9,
-                     obs_name: str | None = None, method: str = "auto", num_basis=None,
+                     obs_name: str | None = None, structure: str = "auto", num_basis=None,
                      boundary_factor: float = 1.5, **options) -> LaplaceMarginal:
     """Add ``log p(obs | θ)`` with the latent GP ``f`` integrated out by Laplace's method.
 
@@ -97,15 +98,16 @@ def laplace_marginal(name: str, kernel: KernelSpec, X, likelihood, obs, *, mean=
             ``-inf`` with a :class:`~bayeskern.errors.ConvergenceWarning` naming ``name`` (inside
             ``jit``/NUTS), or raises :class:`~bayeskern.errors.ConvergenceError` in an eager call.
         obs_name: site name for the observations (default ``f"{name}_y"``).
-        method: the latent field's representation:
+        structure: the latent field's linear-algebra structure:
             ``"dense"`` (Cholesky of ``K``, ``O(n³)``, exact);
             ``"kronecker"`` (``X`` a full Cartesian grid in any row order, a kernel that factors
             over the axes; CG Newton and a stochastic-Lanczos log det, ``O(n Σ n_d)`` per
             product, see :mod:`bayeskern.gp.laplace.kronecker` for the estimator's error);
             ``"hsgp"`` (Hilbert-space basis ``f = m + Φ diag(√S) β``, Newton in the ``M`` weights,
             exact log det; an approximation of the kernel, see :mod:`bayeskern.features.hsgp`);
-            ``"auto"``: ``"kronecker"`` for a full grid of ``≥ AUTO_KRONECKER_MIN`` points in 2-D or
-            more with a factoring kernel, else ``"dense"``.
+            ``"auto"``: :func:`~bayeskern.gp.structure.choose_structure` with context
+            ``"laplace"``: ``"kronecker"`` for a full grid of ``≥ LAPLACE_KRONECKER_MIN_POINTS``
+            (1024) points in 2-D or more with a factoring kernel, else ``"dense"``.
         num_basis, boundary_factor: HSGP basis functions per dimension (required for ``"hsgp"``) and box factor.
         **options: Kronecker settings (fields of :class:`~bayeskern.gp.laplace.kronecker.KronLaplaceOptions`:
             ``num_probes``, ``lanczos_steps``, ``seed``, ``cg_tol``, ``cg_maxiter``, ``probe_tol``,
@@ -141,20 +143,20 @@ def laplace_marginal(name: str, kernel: KernelSpec, X, likelihood, obs, *, mean=
         if is_concrete(offset) and not np.all(np.isfinite(np.asarray(offset))):
             raise ValueError("offset must be finite (use log(exposure) with exposure > 0)")
     _check_likelihood(likelihood, loc if offset is None else loc + offset, obs, n)
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    if options and method not in ("kronecker", "auto"):
-        raise ValueError(f"options {sorted(options)} apply to method='kronecker' only")
+    if structure not in STRUCTURES:
+        raise ValueError(f"structure must be one of {STRUCTURES}, got {structure!r}")
+    if options and structure not in ("kronecker", "auto"):
+        raise ValueError(f"options {sorted(options)} apply to structure='kronecker' only")
     kernel = resolve_kernel(kernel, name, X)
     # Inside a trace (NUTS) jnp.asarray(X) is a tracer even for a NumPy X; the grid search needs values.
     Xc = Xa if is_concrete(Xa) or not is_concrete(X) else np.asarray(X, dtype=Xa.dtype)
-    if method == "auto":
-        method = _auto_method(kernel, Xc)
-    if method == "kronecker":
+    if structure == "auto":
+        structure = _auto_structure(kernel, Xc)
+    if structure == "kronecker":
         d = _kronecker_marginal(likelihood, kernel, Xc, loc, offset, jitter, max_iter, tol, options, name)
-    elif method == "hsgp":
+    elif structure == "hsgp":
         if num_basis is None:
-            raise ValueError("method='hsgp' needs num_basis= (basis functions per input dimension)")
+            raise ValueError("structure='hsgp' needs num_basis= (basis functions per input dimension)")
         # The site keeps the box and √S so that predict_latent can evaluate the basis at new inputs.
         hb = HSGPBasis.from_inputs(Xa, num_basis, boundary_factor)
         Phi, sqrt_w = hsgp_features(kernel, Xa, basis=hb)
@@ -170,28 +172,35 @@ def laplace_marginal(name: str, kernel: KernelSpec, X, likelihood, obs, *, mean=
     return d
 
 
-def _auto_method(kernel, Xa) -> str:
-    if Xa.ndim < 2 or Xa.shape[1] < 2 or Xa.shape[0] < AUTO_KRONECKER_MIN or not is_concrete(Xa):
-        return "dense"
-    if isinstance(factor_kernel(kernel, Xa.shape[1]), str):
-        return "dense"
-    try:
-        find_grid(np.asarray(Xa))
-    except ValueError:
-        return "dense"
-    return "kronecker"
+def _auto_structure(kernel, Xa) -> str:
+    """``structure="auto"`` by the library's one rule (context ``"laplace"``)."""
+
+    def kronecker():
+        if not is_concrete(Xa):
+            return "the inputs are traced"
+        factors = factor_kernel(kernel, Xa.shape[1])
+        if isinstance(factors, str):
+            return factors
+        try:
+            find_grid(np.asarray(Xa))
+        except ValueError as err:
+            return str(err)
+        return None
+
+    dim = Xa.shape[1] if Xa.ndim == 2 else 1
+    return choose_structure("laplace", Xa.shape[0], dim, kronecker=kronecker)
 
 
 def _kronecker_marginal(likelihood, kernel, Xa, loc, offset, jitter, max_iter, tol, options, site):
     if not is_concrete(Xa):
-        raise ValueError("method='kronecker' needs concrete inputs X (the grid is found from their values)")
+        raise ValueError("structure='kronecker' needs concrete inputs X (the grid is found from their values)")
     Xn = np.asarray(Xa)
     Xn = Xn[:, None] if Xn.ndim == 1 else Xn
     D = Xn.shape[1]
     coords, cells = find_grid(Xn)  # raises a ValueError naming why X is not a full grid
     factors = factor_kernel(kernel, D)
     if isinstance(factors, str):
-        raise ValueError(f"method='kronecker' needs a kernel that factors over the grid axes: {factors}")
+        raise ValueError(f"structure='kronecker' needs a kernel that factors over the grid axes: {factors}")
     loo_draws = options.pop("loo_draws", 100)
     bad = set(options) - set(KronLaplaceOptions._fields) - {"max_iter", "tol"}
     if bad:

@@ -162,7 +162,7 @@ def predict_latent(fit, name: str, X_new, *, X=None, kernel=None, mean=None, obs
     Args:
         fit: a :class:`bayeskern.infer.Fit` of a model calling
             :func:`~bayeskern.gp.laplace.marginal.laplace_marginal` with this ``name``
-            and ``method="dense"``, ``"hsgp"`` or ``"kronecker"`` (or ``"auto"``).
+            and ``structure="dense"``, ``"hsgp"`` or ``"kronecker"`` (or ``"auto"``).
         name: the name given to ``laplace_marginal``.
         X_new: new inputs ``(m,)`` or ``(m, d)``.
         X: the training inputs ``(n,)`` or ``(n, d)`` the model passed to ``laplace_marginal``
@@ -237,7 +237,7 @@ def predict_latent(fit, name: str, X_new, *, X=None, kernel=None, mean=None, obs
     if kind is None:
         what = "has no site" if msg is None else f"site is a {type(d).__name__}, not a laplace_marginal site:"
         raise ValueError(f"name: the model {what} {site!r}; predict_latent needs laplace_marginal(name, ...) with "
-                         "method='dense', 'hsgp' or 'kronecker' (pass the same name, or obs_name if it was "
+                         "structure='dense', 'hsgp' or 'kronecker' (pass the same name, or obs_name if it was "
                          "overridden)")
     if kind != "hsgp" and (X is None or kernel is None):
         raise ValueError(f"kernel and X are required for a {kind} laplace_marginal site (it stores the prior "

@@ -2,7 +2,7 @@
 
 :func:`~bayeskern.gp.laplace.predict.predict_latent` dispatches here for the
 sites that :func:`~bayeskern.gp.laplace.marginal.laplace_marginal` builds with
-``method="hsgp"`` and ``method="kronecker"``. Both are exact for the site's
+``structure="hsgp"`` and ``structure="kronecker"``. Both are exact for the site's
 prior (no Monte Carlo); only the Kronecker variances carry a CG tolerance.
 
 **Low rank (HSGP).** ``f = m + B β`` with ``B = Φ(X) diag(√S)`` ``(n, M)`` and
@@ -105,7 +105,7 @@ def check_hsgp_site(site, Xn, Xt, kernel, site_name: str):
     if hb is None:
         raise ValueError(f"fit: the model's site {site_name!r} is a LowRankLaplaceMarginal with a user-given basis and no "
                          "stored HSGP basis, so it cannot be evaluated at X_new; predict_latent needs a site "
-                         "built by laplace_marginal(..., method='hsgp')")
+                         "built by laplace_marginal(..., structure='hsgp')")
     if Xn.shape[1] != hb.dim:
         raise ValueError(f"X_new must have {hb.dim} input dimension(s) like the site's HSGP basis, got shape "
                          f"{Xn.shape}")

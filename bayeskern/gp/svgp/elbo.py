@@ -19,13 +19,13 @@ from bayeskern.gp.svgp.quadrature import NUM_QUADRATURE, expected_log_likelihood
 from bayeskern.kernels import Kernel
 
 
-def select_inducing(X, num: int, seed: int = 0, *, method: str = "kmeans++") -> np.ndarray:
+def select_inducing(X, num: int, seed: int = 0, *, selection: str = "kmeans++") -> np.ndarray:
     """``num`` inducing inputs ``(M, d)`` chosen among the rows of ``X``, deterministically given ``seed``.
 
-    ``method="kmeans++"`` (default; spreads points by squared distance) or
+    ``selection="kmeans++"`` (default; spreads points by squared distance) or
     ``"random"`` (a uniform subset); see ``bayeskern.features.nystrom.select_landmarks``.
     """
-    return select_landmarks(X, num, method=method, seed=seed)
+    return select_landmarks(X, num, selection=selection, seed=seed)
 
 
 def _check_q(q_loc, q_scale_tril, M):
