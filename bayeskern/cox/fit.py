@@ -129,7 +129,7 @@ def laplace_grid_model(grid, counts, *, name: str = "f", obs_name: str = "counts
     (dense covariance, or a Hilbert-space basis of ``num_basis`` functions per axis,
     default ``min(m_d, 32)``). ``structure="kronecker"``: the field lives on every
     cell of the full grid (Kronecker prior, CG Newton, stochastic-Lanczos log
-    det; ``**options`` go to :func:`bayeskern.gp.laplace_marginal.laplace_marginal`,
+    det; ``**options`` go to :func:`bayeskern.gp.laplace_marginal`,
     e.g. ``num_probes``); unobserved cells (zero exposure) contribute no
     likelihood. The field's mean ``{name}_mean`` and the kernel
     hyperparameters are the model's sites.
