@@ -20,12 +20,12 @@
 from bayeskern.priors.data import DataScales, data_scales
 from bayeskern.priors.defaults import (
     DEFAULT_PRIOR_TABLE,
-    ard_params,
     default_prior,
     default_priors,
     describe_default_priors,
 )
 from bayeskern.priors.inverse_gamma import inverse_gamma_prior, inverse_gamma_tails
+from bayeskern.priors.kernel_params import ard_params
 from bayeskern.priors.pc import PCLengthscale, pc_lengthscale, pc_stddev, pc_variance
 from bayeskern.priors.sample import sample_kernel
 from bayeskern.priors.shortcuts import (

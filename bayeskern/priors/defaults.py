@@ -89,7 +89,7 @@ from bayeskern.kernels.dot_product import Linear, Polynomial
 from bayeskern.kernels.stationary import Periodic, SpectralMixture
 from bayeskern.priors.data import DataScales, data_scales
 from bayeskern.priors.inverse_gamma import inverse_gamma_prior
-from bayeskern.priors.kernel_params import (  # noqa: F401  (re-exported)
+from bayeskern.priors.kernel_params import (
     ard_params,
     as_site_distribution,
     check_kernel_class,

@@ -22,7 +22,7 @@ from bayeskern.priors import (
     inverse_gamma_prior,
     inverse_gamma_tails,
 )
-from bayeskern.priors.defaults import ard_params
+from bayeskern.priors.kernel_params import ard_params
 
 X1 = np.linspace(0.0, 10.0, 21)  # spacing 0.5, range 10
 RNG = np.random.default_rng(1)
