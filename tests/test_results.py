@@ -142,6 +142,32 @@ def test_is_a_result_with_a_summary_table(built):
     assert numbers.size >= 1 and np.isfinite(numbers).any(axis=None)
 
 
+def summary_values(kind, result):
+    """(value in the summary table, the same quantity read off the object)."""
+    table = result.summary()
+    if kind.startswith("Fit") or kind == "CoxFit":
+        site = "mu" if kind.startswith("Fit") else "f_lengthscale"
+        return table.loc[site, "mean"], np.mean(result.samples[site])
+    if kind == "SVGPFit":
+        return table.loc["elbo", "value"], np.asarray(result.elbo)[-1]
+    if kind in ("BQResult", "IntegralPosterior"):
+        return table.loc["integral", "mean"], float(result.mean)
+    if kind == "EvidenceResult":
+        return table.loc["log_evidence", "value"], result.log_evidence
+    if kind == "Optimizer":
+        return table["y"].to_numpy(), np.asarray(result.state.y)
+    raise AssertionError(kind)
+
+
+def test_summary_reports_the_results_own_numbers(built):
+    kind, result = built
+    reported, actual = summary_values(kind, result)
+    # ArviZ rounds its summary to a few significant digits; everything else is reported exactly
+    rtol = 1e-2 if kind.startswith("Fit") or kind == "CoxFit" else 0
+    np.testing.assert_allclose(np.asarray(reported, dtype=float), np.asarray(actual, dtype=float), rtol=rtol,
+                               atol=rtol)
+
+
 def test_plot_draws(built):
     kind, result = built
     plt.close("all")
